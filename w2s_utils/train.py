@@ -1,0 +1,261 @@
+"""One training loop for both regimes.
+
+``linear_probe`` trains a zero-initialised linear head on frozen, cached features;
+``finetune`` trains a pretrained trunk plus the same head. Both use soft targets
+(P(y=1) per example), AdamW with warmup + cosine decay, deterministic seeding, and
+model selection on a validation set whose labels the caller chooses: ground truth
+for weak and ceiling models, *weak* labels for students.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+"""(logits (b, 2), targets P(y=1) (b,), training progress in [0, 1]) → per-example loss (b,)."""
+
+
+class TrainConfig(BaseModel):
+    """Hyperparameters of one training run (part of every cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: float = Field(2.0, gt=0)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_frac: float = Field(0.1, ge=0, le=1)
+    max_length: int = Field(64, ge=8)
+    evals_per_epoch: int = Field(1, ge=1)
+    patience: int | None = Field(None, ge=1, description="stop after this many evals w/o gain")
+    select_best: bool = True
+
+
+PROBE_DEFAULTS = TrainConfig(epochs=40, batch_size=64, lr=2e-3, weight_decay=1e-2,
+                             warmup_frac=0.05)
+FINETUNE_DEFAULTS = TrainConfig(epochs=2, batch_size=32, lr=5e-5, max_length=64,
+                                evals_per_epoch=2)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, progress: float = 0.0):
+    """Cross-entropy against soft labels: the naive W2S loss (Burns et al.'s ``xent``)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(targets * logp[:, 1] + (1 - targets) * logp[:, 0])
+
+
+def binary_cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
+    p = np.clip(np.asarray(probs, np.float64), 1e-7, 1 - 1e-7)
+    t = np.asarray(targets, np.float64)
+    return float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class FeatureInputs:
+    """Frozen features; batches are row slices."""
+
+    def __init__(self, features: np.ndarray):
+        self.x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"x": self.x[torch.as_tensor(idx)]}
+
+
+class TextInputs:
+    """Texts tokenised once; each batch is padded only to its own longest text."""
+
+    def __init__(self, texts: list[str], tokenizer, max_length: int):
+        encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+        self.ids = [np.asarray(x, dtype=np.int64) for x in encoded["input_ids"]]
+        self.pad_id = int(tokenizer.pad_token_id)
+        self.left = getattr(tokenizer, "padding_side", "right") == "left"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        rows = [self.ids[i] for i in idx]
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for k, row in enumerate(rows):
+            span = slice(width - len(row), width) if self.left else slice(0, len(row))
+            ids[k, span] = row
+            mask[k, span] = 1
+        return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class Standardize(torch.nn.Module):
+    """Feature standardisation fitted on the training features (probe regime)."""
+
+    def __init__(self, train_x: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", train_x.mean(0))
+        self.register_buffer("scale", train_x.std(0).clamp(min=1e-6))
+        self.hidden_size = train_x.shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.scale
+
+
+class Classifier(torch.nn.Module):
+    """A body (features → vector) and a zero-initialised, bias-free 2-way linear head."""
+
+    def __init__(self, body: torch.nn.Module):
+        super().__init__()
+        self.body = body
+        self.head = torch.nn.Linear(body.hidden_size, 2, bias=False)
+        torch.nn.init.zeros_(self.head.weight)
+
+    def forward(self, **batch: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(**batch))
+
+
+def without_dropout(module: torch.nn.Module) -> torch.nn.Module:
+    """Burns et al. train without dropout; it also makes runs reproducible."""
+    for child in module.modules():
+        if isinstance(child, torch.nn.Dropout):
+            child.p = 0.0
+    return module
+
+
+# --------------------------------------------------------------------------- loop
+
+
+@dataclass
+class TrainResult:
+    model: Classifier
+    history: list[dict] = field(default_factory=list)
+    best_step: int = 0
+    seconds: float = 0.0
+
+    def predict(self, inputs, batch_size: int = 256) -> np.ndarray:
+        return predict_proba(self.model, inputs, batch_size)
+
+
+def predict_proba(model: torch.nn.Module, inputs, batch_size: int = 256) -> np.ndarray:
+    """P(y=1) for every example, in inference mode, batched in length order."""
+    model.eval()
+    out = np.zeros(len(inputs), dtype=np.float32)
+    order = _length_order(inputs)
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            idx = order[start:start + batch_size]
+            out[idx] = torch.softmax(model(**inputs.batch(idx)).float(), -1)[:, 1].numpy()
+    return out
+
+
+def _length_order(inputs) -> np.ndarray:
+    if isinstance(inputs, TextInputs):
+        return np.argsort([len(x) for x in inputs.ids], kind="stable")
+    return np.arange(len(inputs))
+
+
+def set_seed(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def train(
+    model: Classifier,
+    inputs,
+    targets: np.ndarray,
+    config: TrainConfig,
+    *,
+    seed: int,
+    loss: Loss = soft_cross_entropy,
+    weights: np.ndarray | None = None,
+    val_inputs=None,
+    val_targets: np.ndarray | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` on soft ``targets``; keep the state with the lowest validation loss.
+
+    ``weights`` (optional, per example) scale each example's loss: filters and
+    reweighting methods use them. Validation loss is plain soft cross-entropy against
+    ``val_targets``, whatever the training loss.
+    """
+    from transformers import get_cosine_schedule_with_warmup
+
+    start_time = time.perf_counter()
+    generator = set_seed(seed)
+    targets_t = torch.as_tensor(np.asarray(targets, dtype=np.float32))
+    weights_t = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32))
+    n = len(inputs)
+    steps_per_epoch = max(1, -(-n // config.batch_size))
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    schedule = get_cosine_schedule_with_warmup(
+        optimizer, round(config.warmup_frac * total_steps), total_steps
+    )
+    validate = val_inputs is not None and val_targets is not None
+    best_loss, best_state, best_step, stale = float("inf"), None, 0, 0
+    history: list[dict] = []
+    order = torch.randperm(n, generator=generator)
+    position, running = 0, []
+    bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
+    for step in range(1, total_steps + 1):
+        if position + config.batch_size > n and position > 0:
+            order, position = torch.randperm(n, generator=generator), 0
+        idx = order[position:position + config.batch_size].numpy()
+        position += config.batch_size
+        model.train()
+        logits = model(**inputs.batch(idx))
+        per_example = loss(logits, targets_t[idx], step / total_steps)
+        if weights_t is not None:
+            w = weights_t[idx]
+            batch_loss = (per_example * w).sum() / w.sum().clamp(min=1e-8)
+        else:
+            batch_loss = per_example.mean()
+        optimizer.zero_grad(set_to_none=True)
+        batch_loss.backward()
+        optimizer.step()
+        schedule.step()
+        running.append(batch_loss.item())
+        bar.update()
+        if step % eval_every == 0 or step == total_steps:
+            record = {"step": step, "epoch": step / steps_per_epoch,
+                      "train_loss": float(np.mean(running))}
+            running = []
+            if validate:
+                probs = predict_proba(model, val_inputs)
+                val_loss = binary_cross_entropy(probs, val_targets)
+                agree = float(((probs > 0.5) == (np.asarray(val_targets) > 0.5)).mean())
+                record.update(val_loss=val_loss, val_acc=agree)
+                if val_loss < best_loss - 1e-6:
+                    best_loss, best_step, stale = val_loss, step, 0
+                    if config.select_best:
+                        best_state = copy.deepcopy(model.state_dict())
+                else:
+                    stale += 1
+            history.append(record)
+            bar.set_postfix({k: round(v, 4) for k, v in record.items() if "loss" in k})
+            if config.patience is not None and stale >= config.patience:
+                break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_step = step
+    return TrainResult(model, history, best_step, time.perf_counter() - start_time)
