@@ -23,16 +23,18 @@ from .paths import cache_dir
 
 log = logging.getLogger(__name__)
 _MAGIC = b"W2SART1 "
-# Modules whose source determines what a stage computes; editing any invalidates caches.
-_CODE_MODULES = ("tasks", "models", "train", "losses", "pipeline", "metrics")
+# Modules whose source determines what every stage computes. A method's own file is
+# added to its student stage's key, so adding or editing one method keeps the weak
+# and ceiling caches (and other methods' students) warm.
+_CORE_MODULES = ("tasks", "models", "train", "pipeline", "metrics", "embedding_cache")
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """A hash of the source that determines stage results (the methods folder included)."""
+@lru_cache(maxsize=64)
+def code_version(*extra_files: str) -> str:
+    """A hash of the core source plus ``extra_files`` (e.g. one method's file)."""
     package = Path(__file__).parent
-    files = [package / f"{m}.py" for m in _CODE_MODULES if (package / f"{m}.py").exists()]
-    files += sorted((package / "methods").glob("*.py"))
+    files = [package / f"{m}.py" for m in _CORE_MODULES]
+    files += [Path(f) for f in extra_files]
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode())
@@ -40,8 +42,8 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def stage_key(stage: str, config: dict) -> str:
-    blob = json.dumps({"stage": stage, "config": config, "code": code_version()},
+def stage_key(stage: str, config: dict, code: str | None = None) -> str:
+    blob = json.dumps({"stage": stage, "config": config, "code": code or code_version()},
                       sort_keys=True, default=str)
     return f"{stage}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
 

@@ -73,3 +73,19 @@ def weak_error_imitation(labels, weak_probs, student_probs) -> dict[str, float]:
         "agree_weak_right": float(agree[~wrong].mean()) if (~wrong).any() else float("nan"),
         "misfit": float(1 - agree.mean()),
     }
+
+
+def expected_calibration_error(labels, probs, bins: int = 10) -> float:
+    """Mean |confidence − accuracy| over equal-width confidence bins, weighted by size."""
+    labels = np.asarray(labels)
+    probs = np.asarray(probs)
+    confidence = np.maximum(probs, 1 - probs)
+    correct = (probs > 0.5) == labels.astype(bool)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            error += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
+    return float(error)

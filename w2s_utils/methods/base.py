@@ -61,6 +61,13 @@ class StudentContext:
             desc=desc,
         )
 
+    def learner_for(self, model: str) -> Learner:
+        """A linear probe on another model's frozen features, on the same splits."""
+        from ..pipeline import Learner
+
+        return Learner(model, "linear_probe", self.splits, self.experiment.probe,
+                       progress=self.progress)
+
 
 class Method:
     """Override only what differs from naive soft-label training."""

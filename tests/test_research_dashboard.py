@@ -1,0 +1,50 @@
+"""The dashboard in a real headless browser: a submission made through the API shows up."""
+
+import re
+import shutil
+import subprocess
+
+import httpx
+import numpy as np
+import pytest
+
+from w2s_utils.pipeline import Experiment, SplitSizes
+from w2s_utils.research.evaldata import EvalData
+from w2s_utils.research.server import create_app, start_server_in_thread
+from w2s_utils.train import TrainConfig
+
+EXPERIMENT = Experiment(
+    task="synthetic-sentiment",
+    sizes=SplitSizes(weak_train=200, pool=400, val=100, test=300, holdout=300),
+    weak_model="tfidf-logreg", strong_model="static64",
+    probe=TrainConfig(epochs=10, batch_size=64, lr=2e-3, weight_decay=1e-2, warmup_frac=0.05))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (Debian: "
+                                             "apt-get install -y chromium)")
+def test_dashboard_shows_an_api_submission_in_chromium(tmp_path):
+    data = EvalData.from_experiment(EXPERIMENT, train_seeds=(0,))
+    app = create_app(data, f"sqlite:///{tmp_path / 'dash.sqlite'}")
+    with start_server_in_thread(app) as server:
+        key = server.create_key("browser-agent")
+        http = httpx.Client(base_url=server.base_url, timeout=30,
+                            headers={"Authorization": f"Bearer {key}"})
+        ids = data.views["test"].ids
+        predictions = np.ones(len(ids)).tolist()
+        score = http.post("/v1/submissions", json={"idea": "idea-seen-in-browser", "ids": ids,
+                                                   "predictions": predictions}).json()
+        http.post("/v1/findings", json={"idea": "idea-seen-in-browser",
+                                        "hypothesis": "a <b>bold</b> claim",
+                                        "submission_id": score["submission_id"]})
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+             f"{server.base_url}/"],
+            capture_output=True, text=True, timeout=90).stdout
+    leaderboard = re.search(r'<table id="leaderboard">.*?</table>', dom, re.DOTALL).group(0)
+    row = re.search(r"<tr>(?:(?!</tr>).)*idea-seen-in-browser.*?</tr>", leaderboard, re.DOTALL)
+    assert row and "browser-agent" in row.group(0) and "constant" in row.group(0)
+    assert '<svg id="pgr-chart"' in dom and "<polyline" in dom
+    assert "a &lt;b&gt;bold&lt;/b&gt; claim" in dom

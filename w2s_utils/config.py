@@ -1,0 +1,175 @@
+"""Typed notebook parameters and papermill profiles.
+
+Each notebook has one ``parameters`` cell and one schema here. Profiles in
+``params/<profile>.yaml`` are keyed by notebook name. Parameters are validated before
+any compute: an unknown name fails with a "did you mean", a wrong type or an
+out-of-range value fails naming the field and what it accepts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .paths import project_root
+
+PROFILES = ("smoke", "default", "full")
+
+
+class ParameterError(ValueError):
+    """Bad notebook parameters; the message says which and what is valid."""
+
+
+class NotebookParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_models(names: list[str]) -> list[str]:
+    from .models import get_model
+
+    for name in names:
+        get_model(name)
+    return names
+
+
+class DataParams(NotebookParams):
+    """Split sizes, balance and seed of one task."""
+
+    task: str = "tweets-sentiment"
+    n_weak_train: int = Field(1000, ge=2)
+    n_pool: int = Field(4000, ge=2)
+    n_val: int = Field(500, ge=2)
+    n_test: int = Field(3000, ge=2)
+    n_holdout: int = Field(1000, ge=2)
+    balanced: bool = True
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        from .tasks import get_task
+
+        get_task(value)
+        return value
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {s: getattr(self, f"n_{s}") for s in
+                ("weak_train", "pool", "val", "test", "holdout")}
+
+
+class ExperimentParams(DataParams):
+    """A weak → strong pair, seeds and training budget, shared by the experiment notebooks."""
+
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    weak_model: str = "static64"
+    strong_model: str = "minilm-l6"
+    finetune_epochs: float = Field(2.0, gt=0, le=20)
+    max_length: int = Field(64, ge=8, le=512)
+    progress: bool = True
+
+    @field_validator("weak_model", "strong_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        return _check_models([value])[0]
+
+    def experiment(self, regime: str = "linear_probe", **changes):
+        """The pipeline ``Experiment`` these parameters describe (seed = first seed)."""
+        from .pipeline import Experiment
+        from .train import FINETUNE_DEFAULTS
+
+        finetune = FINETUNE_DEFAULTS.model_copy(
+            update={"epochs": self.finetune_epochs, "max_length": self.max_length})
+        return Experiment(task=self.task, sizes=self.sizes, balanced=self.balanced,
+                          seed=self.seeds[0], weak_model=self.weak_model,
+                          strong_model=self.strong_model, regime=regime, finetune=finetune,
+                          **changes)
+
+
+class DataNotebookParams(DataParams):
+    seed: int = Field(0, ge=0)
+    ladder: list[str] = Field(default_factory=lambda: ["tfidf-logreg", "static64", "minilm-l3",
+                                                       "minilm-l6", "mpnet-base"])
+    probe_train: int = Field(1000, ge=10, description="GT examples for the ladder probes")
+    probe_test: int = Field(3000, ge=10)
+
+    @field_validator("ladder")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        return _check_models(value)
+
+
+class QuickstartParams(ExperimentParams):
+    regime: Literal["linear_probe", "finetune"] = "finetune"
+
+
+class WeakSupervisorParams(ExperimentParams):
+    weak_models: list[str] = Field(default_factory=lambda: ["tfidf-logreg", "static64",
+                                                            "minilm-l3"], min_length=1)
+
+    @field_validator("weak_models")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        return _check_models(value)
+
+
+class StrongStudentParams(ExperimentParams):
+    regimes: list[Literal["linear_probe", "finetune"]] = Field(
+        default_factory=lambda: ["linear_probe", "finetune"], min_length=1)
+
+
+NOTEBOOKS: dict[str, type[NotebookParams]] = {
+    "00_quickstart": QuickstartParams,
+    "01_data": DataNotebookParams,
+    "02_weak_supervisor": WeakSupervisorParams,
+    "03_strong_student": StrongStudentParams,
+}
+
+
+def schema(notebook: str) -> type[NotebookParams]:
+    if notebook not in NOTEBOOKS:
+        close = difflib.get_close_matches(notebook, list(NOTEBOOKS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ParameterError(f"Unknown notebook {notebook!r}.{hint} "
+                             f"Notebooks: {', '.join(NOTEBOOKS)}.")
+    return NOTEBOOKS[notebook]
+
+
+def validate(notebook: str, values: dict[str, Any]) -> NotebookParams:
+    """Check names first (with a suggestion), then types and ranges."""
+    model = schema(notebook)
+    fields = list(model.model_fields)
+    for name in values:
+        if name not in model.model_fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ParameterError(f"{notebook}: unknown parameter {name!r}.{hint} "
+                                 f"Valid parameters: {', '.join(fields)}.")
+    try:
+        return model(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors())
+        raise ParameterError(f"{notebook}: {problems}") from None
+    except KeyError as error:  # unknown task or model names raise registry errors
+        raise ParameterError(f"{notebook}: {error}") from None
+
+
+def notebook_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:
+    """Validate a notebook's parameter variables from its namespace (``globals()``)."""
+    model = schema(notebook)
+    return validate(notebook, {k: namespace[k] for k in model.model_fields if k in namespace})
+
+
+def load_profile(profile: str, notebook: str, root: Path | None = None) -> dict[str, Any]:
+    path = (root or project_root()) / "params" / f"{profile}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ParameterError(f"Unknown profile {profile!r}. Profiles: {', '.join(available)}.")
+    data = yaml.safe_load(path.read_text()) or {}
+    if notebook not in data:
+        raise ParameterError(f"profile {path.name} has no section for {notebook!r}")
+    return dict(data[notebook] or {})

@@ -1,0 +1,50 @@
+"""Weak ensemble: average several weak supervisors' soft labels before training.
+
+Independent weak models make partly independent mistakes, so their average is a
+better teacher than any one. Each extra weak model is a probe trained on the
+``weak_train`` ground truth only, exactly like the experiment's own weak model.
+"""
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from ..models import get_model
+from ..registry import UnknownNameError
+from ..train import TrainResult
+from .base import Method, StudentContext, register
+
+
+class WeakEnsembleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weak_models: tuple[str, ...] = ("tfidf-logreg", "static64")  # joined with the weak model
+
+    @field_validator("weak_models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            try:
+                get_model(name)
+            except UnknownNameError as error:  # a KeyError: pydantic would not report it
+                raise ValueError(str(error)) from None
+        return value
+
+
+@register
+class WeakEnsemble(Method):
+    name = "weak_ensemble"
+    description = "mean soft label of the weak model and extra weak probes (pool and val)"
+    Params = WeakEnsembleParams
+
+    def run(self, ctx: StudentContext) -> TrainResult:
+        labels = self.ensemble_labels(ctx)
+        return ctx.fit(labels["pool"], val_targets=labels["val"])
+
+    def ensemble_labels(self, ctx: StudentContext) -> dict[str, np.ndarray]:
+        from ..pipeline import weak_labels
+
+        exp = ctx.experiment
+        extra = [m for m in dict.fromkeys(ctx.params.weak_models) if m != exp.weak_model]
+        members = [ctx.weak] + [
+            weak_labels(exp.with_(weak_model=m), progress=ctx.progress)["probs"] for m in extra
+        ]
+        return {s: np.mean([m[s] for m in members], axis=0) for s in ("pool", "val")}

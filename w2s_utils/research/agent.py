@@ -1,0 +1,191 @@
+"""The agent loop: observe → propose → train on label-free data → submit → share → repeat.
+
+The agent reaches the task only through the evaluation server: it fetches texts, ids and
+weak soft labels (``ResearchClient.label_free_splits``), trains students with the
+registered methods exactly as ``pipeline.student`` does (a ``StudentContext`` over a
+``Learner``), submits ``test`` predictions for a server score, posts a finding with the
+hypothesis, config and that score, and stops at its iteration or wall-time budget. At
+the end its best ideas (by feedback PGR) spend their one blind ``holdout`` scoring.
+
+    python -m w2s_utils.research.agent --server http://127.0.0.1:8000 --proposer search
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..methods import StudentContext, get_method
+from ..pipeline import Experiment, Learner
+from .client import ResearchClient, ServerError
+from .proposers import (
+    Attempt,
+    MethodSpace,
+    Observation,
+    Proposal,
+    ProposalError,
+    Proposer,
+    SearchProposer,
+    make_proposer,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Budget:
+    iterations: int = 10
+    wall_seconds: float = 1800.0
+    holdout_ideas: int = 1  # best ideas that get their blind holdout scoring at the end
+
+
+@dataclass
+class AgentReport:
+    attempts: list[Attempt] = field(default_factory=list)
+    holdout: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def scored(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.score is not None]
+
+
+class ResearchAgent:
+    def __init__(self, client: ResearchClient, proposer: Proposer | None = None,
+                 progress: bool = False):
+        self.client, self.proposer = client, proposer or SearchProposer()
+        self.progress = progress
+        info = client.task()
+        self.task = {"experiment": info["experiment"], "baselines": info["baselines"]}
+        self.experiment = Experiment(**info["experiment"])
+        self.splits, self.weak = client.label_free_splits()
+        self.learner = Learner(self.experiment.strong_model, self.experiment.regime,
+                               self.splits, self.experiment.train_config, progress=progress)
+        self.space = MethodSpace.for_experiment(self.experiment)
+        self._predictions: dict[str, dict[str, np.ndarray]] = {}
+
+    def train(self, proposal: Proposal) -> dict[str, np.ndarray]:
+        """A student under ``proposal``: P(y=1) on ``test`` and ``holdout``."""
+        exp = self.experiment
+        knobs = exp.train_config.model_copy(update=proposal.train)
+        regime_field = "probe" if exp.regime == "linear_probe" else "finetune"
+        exp = exp.with_(method=proposal.method, method_params=proposal.params,
+                        **{regime_field: knobs.model_dump()})
+        method = get_method(proposal.method)()
+        learner = copy.copy(self.learner)  # shares the embedded inputs, not the config
+        learner.config = exp.train_config
+        context = StudentContext(experiment=exp, splits=self.splits, weak=self.weak,
+                                 learner=learner, params=method.Params(**proposal.params),
+                                 progress=self.progress)
+        return learner.predict(method.run(context), ("test", "holdout"))
+
+    def step(self, history: list[Attempt]) -> Attempt:
+        """One observe → propose → train → submit → share iteration."""
+        start = time.perf_counter()
+        observation = Observation(self.space, history, self.client.leaderboard(),
+                                  self.client.findings(limit=20), self.task)
+        try:
+            proposal = self.proposer.propose(observation)
+        except ProposalError as error:
+            return Attempt(None, error=str(error), seconds=time.perf_counter() - start)
+        try:
+            predictions = self.train(proposal)
+        except (ValueError, RuntimeError) as error:  # a proposal the method cannot run
+            self.proposer.tell(proposal, None)
+            return Attempt(proposal, error=f"{type(error).__name__}: {error}",
+                           seconds=time.perf_counter() - start)
+        idea, test = proposal.idea_name(), self.splits["test"]
+        score = self.client.submit(idea, test.ids, predictions["test"], proposal.config())
+        self._predictions[idea] = predictions
+        self.proposer.tell(proposal, score["pgr"])
+        finding = self.client.post_finding(
+            proposal.hypothesis, idea=idea, config=proposal.config(),
+            submission_id=score["submission_id"],
+            body=f"{proposal.method} {json.dumps(proposal.params)} training "
+                 f"{json.dumps(proposal.train)}: feedback accuracy {score['accuracy']}, "
+                 f"PGR {score['pgr']}; flags {score['flags'] or 'none'}.")
+        return Attempt(proposal, score=score, finding_id=finding["id"],
+                       seconds=time.perf_counter() - start)
+
+    def run(self, budget: Budget = Budget()) -> AgentReport:
+        report = AgentReport()
+        start = time.monotonic()
+        for i in range(budget.iterations):
+            if time.monotonic() - start > budget.wall_seconds:
+                log.info("wall-time budget spent after %d iterations", i)
+                break
+            try:
+                attempt = self.step(report.attempts)
+            except ServerError as error:
+                if error.status == 429:  # the key's submission budget is spent
+                    log.info("submission budget spent: %s", error.detail)
+                    break
+                raise
+            report.attempts.append(attempt)
+            log.info("iteration %d: %s", i + 1, attempt.summary())
+        report.holdout = self.blind_scores(report, budget.holdout_ideas)
+        report.seconds = time.monotonic() - start
+        return report
+
+    def blind_scores(self, report: AgentReport, count: int) -> list[dict]:
+        """Spend the best ideas' one holdout scoring each, and share the outcome."""
+        best: dict[str, Attempt] = {}
+        for attempt in report.scored():
+            idea = attempt.proposal.idea_name()
+            if attempt.score["pgr"] is not None and (
+                    idea not in best or attempt.score["pgr"] > best[idea].score["pgr"]):
+                best[idea] = attempt
+        ranked = sorted(best.values(), key=lambda a: -a.score["pgr"])[:count]
+        results = []
+        for attempt in ranked:
+            idea = attempt.proposal.idea_name()
+            try:
+                result = self.client.holdout(idea, self.splits["holdout"].ids,
+                                             self._predictions[idea]["holdout"],
+                                             attempt.proposal.config())
+            except ServerError as error:  # already scored in an earlier run, or no budget
+                log.info("holdout for %s refused: %s", idea, error.detail)
+                continue
+            self.client.post_finding(
+                f"Blind holdout check of {idea}", idea=idea, config=attempt.proposal.config(),
+                body=f"holdout PGR {result['pgr']} vs feedback PGR {result['feedback_pgr']}; "
+                     f"flags {result['flags'] or 'none'}.")
+            results.append(result)
+        return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m w2s_utils.research.agent",
+                                     description="Run the automated W2S researcher.")
+    parser.add_argument("--server", default="http://127.0.0.1:8000")
+    parser.add_argument("--key", help="API key (default $W2S_API_KEY)")
+    parser.add_argument("--proposer", default="search", choices=["search", "anthropic", "openai"])
+    parser.add_argument("--model", help="LLM model name (LLM proposers)")
+    parser.add_argument("--base-url", help="LLM API base URL (LLM proposers)")
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--minutes", type=float, default=30.0, help="wall-time budget")
+    parser.add_argument("--holdout-ideas", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="search proposer seed")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    options = ({"seed": args.seed} if args.proposer == "search"
+               else {"model": args.model, "base_url": args.base_url})
+    try:
+        proposer = make_proposer(args.proposer, **options)
+    except ValueError as error:
+        parser.error(str(error))
+    with ResearchClient(args.server, args.key) as client:
+        report = ResearchAgent(client, proposer, progress=True).run(
+            Budget(args.iterations, args.minutes * 60, args.holdout_ideas))
+    print(json.dumps({"attempts": [a.summary() for a in report.attempts],
+                      "holdout": report.holdout, "seconds": round(report.seconds, 1)},
+                     indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

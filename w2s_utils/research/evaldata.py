@@ -1,0 +1,105 @@
+"""What the evaluation server holds: the label-free view it serves, the ground truth it
+scores against, and the fixed baselines PGR is measured from.
+
+Ground truth is kept for ``test`` (feedback) and ``holdout`` (blind) only. The weak
+baseline is the very weak model whose soft labels the agents receive (one model, so
+PGR measures what students recover from *those* labels); the ceiling is averaged over
+training seeds on the same split, so one lucky ceiling run does not move every PGR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..cache import ArtifactStore, stage_key
+from ..pipeline import (
+    Experiment,
+    Learner,
+    ceiling,
+    ceiling_key,
+    experiment_splits,
+    weak_labels,
+)
+from .schemas import Baselines, DataView
+
+PUBLIC_SPLITS = ("pool", "val", "test", "holdout")
+WEAK_SPLITS = ("pool", "val")  # the only splits whose weak labels a student may see
+SCORED_SPLITS = ("test", "holdout")
+
+
+@dataclass(frozen=True)
+class ScoredSplit:
+    """Ground truth of one split plus the weak model's hard labels (for the detectors)."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    weak_hard: np.ndarray
+    index: dict[str, int] = field(init=False, repr=False)  # id → position
+
+    def __post_init__(self):
+        object.__setattr__(self, "index", {str(i): k for k, i in enumerate(self.ids)})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class EvalData:
+    experiment: Experiment
+    views: dict[str, DataView]
+    scored: dict[str, ScoredSplit]
+    baselines: Baselines
+
+    @classmethod
+    def from_experiment(cls, exp: Experiment, train_seeds: Sequence[int] = (0,),
+                        baselines: Baselines | None = None, store: ArtifactStore | None = None,
+                        progress: bool = False) -> EvalData:
+        """Splits and weak labels from the pipeline (cached); baselines computed or given."""
+        store = store or ArtifactStore()
+        splits = experiment_splits(exp)
+        weak = weak_labels(exp, store, progress=progress)["probs"]
+        if baselines is None:
+            ceilings = [_ceiling_probs(exp, seed, store, progress) for seed in train_seeds]
+            baselines = Baselines(
+                weak={s: _accuracy(splits[s].labels, weak[s]) for s in SCORED_SPLITS},
+                ceiling={s: float(np.mean([_accuracy(splits[s].labels, c[s])
+                                           for c in ceilings])) for s in SCORED_SPLITS},
+                ceiling_seeds=list(train_seeds),
+            )
+        views = {}
+        for name in PUBLIC_SPLITS:
+            split = splits[name]
+            views[name] = DataView(
+                split=name, ids=[str(i) for i in split.ids], texts=list(split.texts),
+                features=None if split.features is None else split.features.tolist(),
+                weak=weak[name].tolist() if name in WEAK_SPLITS else None,
+            )
+        scored = {name: ScoredSplit(splits[name].ids, splits[name].labels.copy(),
+                                    (weak[name] > 0.5).astype(np.int64))
+                  for name in SCORED_SPLITS}
+        return cls(exp, views, scored, baselines)
+
+
+def _accuracy(labels: np.ndarray, probs: np.ndarray) -> float:
+    return float(((np.asarray(probs) > 0.5) == np.asarray(labels)).mean())
+
+
+def _ceiling_probs(exp: Experiment, train_seed: int, store: ArtifactStore,
+                   progress: bool) -> dict[str, np.ndarray]:
+    """Ceiling predictions on the experiment's split, trained with ``train_seed``."""
+    if train_seed == exp.seed:
+        return ceiling(exp, store, progress=progress)["probs"]
+
+    def compute():
+        splits = experiment_splits(exp)
+        learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
+                          progress=progress)
+        result = learner.fit(splits["pool"].labels, val_targets=splits["val"].labels,
+                             seed=train_seed, progress=progress, desc="ceiling")
+        return {"probs": learner.predict(result, SCORED_SPLITS)}
+
+    key = stage_key("ceiling-train-seed", {"ceiling": ceiling_key(exp), "seed": train_seed})
+    return store.get_or_compute(key, compute)["probs"]
