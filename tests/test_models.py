@@ -98,9 +98,15 @@ def test_pooling_mean_and_last_real_token_either_padding_side():
 @pytest.fixture(scope="module")
 def tiny_hf_models(tmp_path_factory):
     """Randomly initialised BERT and GPT-2 saved as local Hugging Face folders."""
-    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, \
-        PreTrainedTokenizerFast
-    from tokenizers import Tokenizer, models as tok_models, pre_tokenizers
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers import models as tok_models
+    from transformers import (
+        BertConfig,
+        BertModel,
+        GPT2Config,
+        GPT2LMHeadModel,
+        PreTrainedTokenizerFast,
+    )
 
     root = tmp_path_factory.mktemp("hf")
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", *sorted(set(" ".join(TEXTS)

@@ -2,11 +2,11 @@
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import papermill
 import pytest
+import tomllib
 import yaml
 
 from w2s_utils.config import NOTEBOOKS, PROFILES, load_profile

@@ -82,7 +82,7 @@ def test_strong_probe_beats_weak_tfidf_on_synthetic_task(fresh_cache):
 
 
 def test_bad_experiment_configs_fail_clearly():
-    with pytest.raises(KeyError, match="Did you mean 'minilm-l3'"):
+    with pytest.raises(ValueError, match="Did you mean 'minilm-l3'"):
         small_experiment(strong_model="minilm-3")
     with pytest.raises(ValueError, match="cannot be fine-tuned"):
         small_experiment(strong_model="static64", regime="finetune")

@@ -21,7 +21,7 @@ EXPERIMENT = Experiment(
     task="synthetic-sentiment",
     sizes=SplitSizes(weak_train=200, pool=400, val=100, test=300, holdout=300),
     weak_model="tfidf-logreg", strong_model="static64", regime="linear_probe",
-    probe=TrainConfig(epochs=10, batch_size=64, lr=2e-3, weight_decay=1e-2, warmup_frac=0.05))
+    probe=TrainConfig(epochs=5, batch_size=64, lr=2e-3, weight_decay=1e-2, warmup_frac=0.05))
 
 
 @pytest.fixture(scope="module")

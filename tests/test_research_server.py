@@ -3,6 +3,7 @@ server-only leaderboard, hack detectors, budgets, admin CLI, an API fuzz and a l
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -181,6 +182,9 @@ def test_rejections_are_counted_per_key(server, data):
     assert http.post("/v1/submissions", json=bad).status_code == 422
     row = next(k for k in list_keys(server.app.state.engine) if k["agent"] == "rejected-agent")
     assert row["rejected"] == 1 and row["submissions"].startswith("0/")
+    page = httpx.get(f"{server.base_url}/").text  # the dashboard's agents table shows it too
+    assert re.search(r'<td>rejected-agent</td>(?:(?!</tr>).)*<td class="num">1</td></tr>', page,
+                     re.DOTALL)
 
 
 # --------------------------------------------------------------------------- scores
@@ -467,7 +471,7 @@ def test_fuzzed_requests_never_fail_or_leak(server, data, truth):
               headers={"Authorization": f"Bearer {key}"})
     statuses = []
 
-    @settings(max_examples=250, deadline=None, derandomize=True,
+    @settings(max_examples=250, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(request=_requests(data.views["test"].ids, key))
     def check(request):

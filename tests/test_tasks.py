@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 
 from w2s_utils.registry import UnknownNameError
-from w2s_utils.tasks import SPLITS, TASKS, HuggingFaceSource, leak_check, load_jsonl_folder, \
-    make_splits
+from w2s_utils.tasks import (
+    SPLITS,
+    TASKS,
+    HuggingFaceSource,
+    leak_check,
+    load_jsonl_folder,
+    make_splits,
+)
 
 SIZES = {"weak_train": 100, "pool": 200, "val": 50, "test": 100, "holdout": 50}
 

@@ -121,11 +121,30 @@ class StrongStudentParams(ExperimentParams):
         default_factory=lambda: ["linear_probe", "finetune"], min_length=1)
 
 
+def _check_methods(names: list[str]) -> list[str]:
+    from .methods import get_method
+
+    for name in names:
+        get_method(name)
+    return names
+
+
+class MethodsParams(ExperimentParams):
+    probe_methods: list[str] = Field(default_factory=lambda: ["naive"], min_length=1)
+    finetune_methods: list[str] = Field(default_factory=lambda: ["naive", "logconf"])
+
+    @field_validator("probe_methods", "finetune_methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        return _check_methods(value)
+
+
 NOTEBOOKS: dict[str, type[NotebookParams]] = {
     "00_quickstart": QuickstartParams,
     "01_data": DataNotebookParams,
     "02_weak_supervisor": WeakSupervisorParams,
     "03_strong_student": StrongStudentParams,
+    "04_methods": MethodsParams,
 }
 
 

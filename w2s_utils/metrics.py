@@ -89,3 +89,31 @@ def expected_calibration_error(labels, probs, bins: int = 10) -> float:
         if mask.any():
             error += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
     return float(error)
+
+
+def compare_to_baseline(table: pd.DataFrame, baseline: str = "naive", by: str = "regime",
+                        metric: str = "pgr") -> pd.DataFrame:
+    """One honest verdict per method: helped / hurt / no clear difference vs the baseline.
+
+    'helped' (or 'hurt') only when the 95% intervals of the two means do not overlap.
+    """
+    rows = []
+    for group, part in table.groupby(by, sort=False):
+        base = part[part["method"] == baseline]
+        if base.empty:
+            continue
+        b_mean, b_half = base[metric].iloc[0], np.nan_to_num(base[f"{metric}_ci95"].iloc[0])
+        for _, row in part.iterrows():
+            if row["method"] == baseline:
+                continue
+            mean, half = row[metric], np.nan_to_num(row[f"{metric}_ci95"])
+            if mean - half > b_mean + b_half:
+                verdict = "helped"
+            elif mean + half < b_mean - b_half:
+                verdict = "hurt"
+            else:
+                verdict = "no clear difference"
+            rows.append({by: group, "method": row["method"], metric: round(mean, 3),
+                         f"{baseline} {metric}": round(b_mean, 3),
+                         "difference": round(mean - b_mean, 3), "verdict": verdict})
+    return pd.DataFrame(rows)

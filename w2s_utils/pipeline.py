@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import subprocess
+import sys
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -200,12 +201,22 @@ def ceiling_key(exp: Experiment) -> str:
 
 
 def student_key(exp: Experiment) -> str:
-    method_files = {inspect.getsourcefile(cls) for cls in get_method(exp.method).__mro__
-                    if cls.__module__.startswith("w2s_utils.methods")
-                    or cls is get_method(exp.method)}
     return stage_key("student", {"weak": weak_key(exp), "ceiling": ceiling_key(exp),
                                  "method": exp.method, "method_params": exp.method_params},
-                     code=code_version(*sorted(f for f in method_files if f)))
+                     code=code_version(*_method_sources(get_method(exp.method))))
+
+
+def _method_sources(method: type) -> tuple[str, ...]:
+    """Source files a method's result depends on: its classes' modules and the
+    ``w2s_utils.methods`` modules those import (shared probe helpers, say)."""
+    modules = {sys.modules[c.__module__] for c in method.__mro__ if c is not object}
+    for module in list(modules):
+        for value in vars(module).values():
+            owner = value if inspect.ismodule(value) else sys.modules.get(
+                getattr(value, "__module__", "") or "")
+            if owner is not None and owner.__name__.startswith("w2s_utils.methods"):
+                modules.add(owner)
+    return tuple(sorted({f for m in modules if (f := getattr(m, "__file__", None))}))
 
 
 def _artifact(result: TrainResult, predictions: dict) -> dict:

@@ -13,8 +13,11 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
-    """An unknown registry name; the message names the valid ones."""
+class UnknownNameError(KeyError, ValueError):
+    """An unknown registry name; the message names the valid ones.
+
+    Also a ValueError, so pydantic validators report it as a validation error.
+    """
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="wall-time budget")
     parser.add_argument("--holdout-ideas", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="search proposer seed")
+    parser.add_argument("--progress", action="store_true", help="show training progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     options = ({"seed": args.seed} if args.proposer == "search"
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     with ResearchClient(args.server, args.key) as client:
-        report = ResearchAgent(client, proposer, progress=True).run(
+        report = ResearchAgent(client, proposer, progress=args.progress).run(
             Budget(args.iterations, args.minutes * 60, args.holdout_ideas))
     print(json.dumps({"attempts": [a.summary() for a in report.attempts],
                       "holdout": report.holdout, "seconds": round(report.seconds, 1)},

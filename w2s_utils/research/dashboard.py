@@ -47,6 +47,14 @@ ceiling {{ "%.3f"|format(baselines.ceiling[split]) }}{% if not loop.last %}; {% 
 <td>{% for f in e.flags %}<span class="flag">{{ f }}</span>{% endfor %}</td></tr>
 {% else %}<tr><td colspan="8" class="muted">no submissions yet</td></tr>{% endfor %}
 </tbody></table>
+<h2>Agents</h2>
+<table id="agents"><thead><tr><th>agent</th><th>submissions used</th><th>holdout used</th>
+<th>rejected (malformed, over budget or rate)</th></tr></thead><tbody>
+{% for a in agents %}<tr><td>{{ a.agent }}</td><td class="num">{{ a.used }} / {{ a.budget }}</td>
+<td class="num">{{ a.holdout_used }} / {{ a.holdout_budget }}</td>
+<td class="num">{{ a.rejected }}</td></tr>
+{% else %}<tr><td colspan="4" class="muted">no keys issued</td></tr>{% endfor %}
+</tbody></table>
 <h2>Feedback PGR over time</h2>
 {{ chart }}
 <h2>Latest findings</h2>
@@ -66,8 +74,10 @@ _template = Environment(autoescape=True).from_string(TEMPLATE)
 
 
 def render(*, experiment: dict, baselines: Baselines, entries: list[LeaderboardEntry],
-           series: dict[str, list[tuple[float, float]]], findings: list[Finding]) -> str:
-    return _template.render(
+           series: dict[str, list[tuple[float, float]]], findings: list[Finding],
+           agents: list[dict]) -> str:
+    """The page; ``agents`` rows carry budget use and rejected-request counts per agent."""
+    return _template.render(agents=agents,
         task=experiment["task"], weak_model=experiment["weak_model"],
         strong_model=experiment["strong_model"], regime=experiment["regime"],
         baselines=baselines, entries=entries, findings=findings, chart=pgr_chart(series),

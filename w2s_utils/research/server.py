@@ -30,7 +30,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,7 +58,8 @@ FEEDBACK, HOLDOUT = "test", "holdout"
 @dataclass(frozen=True)
 class ServerSettings:
     max_body_bytes: int = 8 * 2**20
-    # Scores are rounded: a single flipped prediction should not be readable off them.
+    # Scores are feedback, not a measuring instrument: rounding blurs (it cannot stop)
+    # per-example probing; budgets and the probing detector are the guard.
     metric_decimals: int = 3
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
 
@@ -80,6 +80,8 @@ class RateLimiter:
 
     def retry_after(self, key_id: int, per_minute: int) -> float | None:
         """None if allowed (and counted), else seconds until the next slot frees."""
+        if per_minute <= 0:
+            return 60.0
         now = time.monotonic()
         with self._lock:
             events = self._events[key_id]
@@ -220,10 +222,10 @@ Agent = Annotated[KeyInfo, Depends(authenticate)]
 
 
 def create_app(data: EvalData, database_url: str | None = None,
-               settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
+               settings: ServerSettings | None = None) -> FastAPI:
     """The FastAPI app for one task's ground truth and baselines, over one database."""
     settings = settings or ServerSettings()
-    engine = engine or make_engine(database_url)
+    engine = make_engine(database_url)
     limiter = RateLimiter()
     # SQLite has one writer at a time; queueing here beats its busy-wait sleeps.
     writing = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
@@ -237,6 +239,7 @@ def create_app(data: EvalData, database_url: str | None = None,
     )
     app.state.engine, app.state.data = engine, data
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request, error: RequestValidationError):
         # Without the echoed input: a rejected submission can be megabytes long.
@@ -333,7 +336,7 @@ def create_app(data: EvalData, database_url: str | None = None,
             reject(key, HTTPException(429, "submission budget exhausted for this key"))
         return score_of(Submission(**row), left)
 
-    def submission_flags(key: KeyInfo, scored: _Scored) -> list[str]:
+    def prediction_flags(scored: _Scored) -> list[str]:
         rules = settings.detectors
         flags = []
         if detectors.is_constant(scored.probs, scored.hard, rules):
@@ -341,6 +344,11 @@ def create_app(data: EvalData, database_url: str | None = None,
         if detectors.ignores_weak(scored.weak_agreement, scored.accuracy,
                                   scored.weak_accuracy, scored.pgr, rules):
             flags.append("ignores_weak")
+        return flags
+
+    def submission_flags(key: KeyInfo, scored: _Scored) -> list[str]:
+        rules = settings.detectors
+        flags = prediction_flags(scored)
         with engine.connect() as connection:
             recent = connection.scalars(
                 select(Submission.hard)
@@ -369,9 +377,7 @@ def create_app(data: EvalData, database_url: str | None = None,
             reject(key, HTTPException(409, f"idea {body.idea!r} already had its one blind "
                                            "holdout scoring"))
         scored = admit(key, HOLDOUT, body)
-        flags = []
-        if detectors.is_constant(scored.probs, scored.hard, settings.detectors):
-            flags.append("constant")
+        flags = prediction_flags(scored)
         base = data.baselines
         error = math.hypot(
             detectors.pgr_standard_error(best.accuracy, best.n, base.weak[FEEDBACK],
@@ -488,12 +494,19 @@ def create_app(data: EvalData, database_url: str | None = None,
                 select(Submission.agent, Submission.created, Submission.pgr)
                 .where(Submission.pgr.is_not(None))
                 .order_by(Submission.id.desc()).limit(5000)).all()
+            agents = session.execute(
+                select(ApiKey.agent, func.sum(ApiKey.used_submissions).label("used"),
+                       func.sum(ApiKey.max_submissions).label("budget"),
+                       func.sum(ApiKey.used_holdout).label("holdout_used"),
+                       func.sum(ApiKey.max_holdout).label("holdout_budget"),
+                       func.sum(ApiKey.rejected).label("rejected"))
+                .group_by(ApiKey.agent).order_by(ApiKey.agent)).all()
         series: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for row in reversed(rows):
             series[row.agent].append((row.created, row.pgr))
         return HTMLResponse(dashboard.render(
             experiment=experiment, baselines=data.baselines, entries=board(), series=series,
-            findings=recent_findings(limit=10)))
+            findings=recent_findings(limit=10), agents=[a._asdict() for a in agents]))
 
     return app
 
@@ -528,6 +541,7 @@ class RunningServer:
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
         self.thread.join(timeout)
+        self.app.state.engine.dispose()
 
     def __enter__(self) -> RunningServer:
         return self
