@@ -268,7 +268,7 @@ def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
         learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
                           progress=progress)
         context = StudentContext(
-            experiment=exp, splits=splits,
+            experiment=exp, splits=splits.without_labels(), store=store,
             weak={s: weak["probs"][s] for s in ("pool", "val")},
             learner=learner, params=method.Params(**exp.method_params), progress=progress,
         )

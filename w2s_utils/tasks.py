@@ -17,7 +17,7 @@ import hashlib
 import importlib.util
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import pandas as pd
 from .registry import Registry
 
 SPLITS = ("weak_train", "pool", "val", "test", "holdout")
+UNKNOWN_LABEL = -1  # what a label-free view holds instead of ground truth
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class TaskSplits:
 
     def __getitem__(self, split: str) -> Split:
         return self.splits[split]
+
+    def without_labels(self) -> TaskSplits:
+        """The same splits with every label replaced by -1: what a student may see."""
+        hidden = {name: replace(s, labels=np.full(len(s), UNKNOWN_LABEL, dtype=np.int64))
+                  for name, s in self.splits.items()}
+        return replace(self, splits=hidden)
 
     def describe(self) -> pd.DataFrame:
         """Size and class balance of every split."""

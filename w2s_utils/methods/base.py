@@ -33,6 +33,7 @@ class StudentContext:
     weak: dict[str, np.ndarray]
     learner: Learner
     params: Any
+    store: Any = None  # the ArtifactStore of the run, for methods that reuse other stages
     progress: bool = True
     extras: dict = field(default_factory=dict)
 
@@ -76,6 +77,9 @@ class Method:
     description: ClassVar[str] = ""
     regimes: ClassVar[tuple[str, ...]] = ("linear_probe", "finetune")
     Params: ClassVar[type[BaseModel]] = NoParams
+    # True when the method trains extra weak supervisors on ``weak_train`` ground truth:
+    # legitimate for the weak side, but impossible for an agent that only holds labels-free data.
+    trains_weak_models: ClassVar[bool] = False
 
     def loss(self, ctx: StudentContext) -> Loss:
         return soft_cross_entropy

@@ -8,7 +8,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..models import get_model
-from ..registry import UnknownNameError
 from ..train import TrainResult
 from .base import Method, StudentContext, register
 
@@ -20,10 +19,7 @@ class BootstrapParams(BaseModel):
     @field_validator("intermediate")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        try:
-            get_model(value)
-        except UnknownNameError as error:  # a KeyError: pydantic would not report it
-            raise ValueError(str(error)) from None
+        get_model(value)
         return value
 
 

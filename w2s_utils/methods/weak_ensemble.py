@@ -9,7 +9,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..models import get_model
-from ..registry import UnknownNameError
 from ..train import TrainResult
 from .base import Method, StudentContext, register
 
@@ -22,10 +21,7 @@ class WeakEnsembleParams(BaseModel):
     @classmethod
     def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            try:
-                get_model(name)
-            except UnknownNameError as error:  # a KeyError: pydantic would not report it
-                raise ValueError(str(error)) from None
+            get_model(name)
         return value
 
 
@@ -34,6 +30,7 @@ class WeakEnsemble(Method):
     name = "weak_ensemble"
     description = "mean soft label of the weak model and extra weak probes (pool and val)"
     Params = WeakEnsembleParams
+    trains_weak_models = True
 
     def run(self, ctx: StudentContext) -> TrainResult:
         labels = self.ensemble_labels(ctx)
@@ -45,6 +42,7 @@ class WeakEnsemble(Method):
         exp = ctx.experiment
         extra = [m for m in dict.fromkeys(ctx.params.weak_models) if m != exp.weak_model]
         members = [ctx.weak] + [
-            weak_labels(exp.with_(weak_model=m), progress=ctx.progress)["probs"] for m in extra
+            weak_labels(exp.with_(weak_model=m), ctx.store, progress=ctx.progress)["probs"]
+            for m in extra
         ]
         return {s: np.mean([m[s] for m in members], axis=0) for s in ("pool", "val")}

@@ -15,9 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ..tasks import SPLITS, Split, TaskSplits
-
-UNKNOWN_LABEL = -1
+from ..tasks import SPLITS, UNKNOWN_LABEL, Split, TaskSplits
 
 
 class ServerError(RuntimeError):

@@ -35,7 +35,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 ({{ regime }}). Baselines (accuracy) &mdash;
 {% for split in baselines.weak %}{{ split }}: weak {{ "%.3f"|format(baselines.weak[split]) }},
 ceiling {{ "%.3f"|format(baselines.ceiling[split]) }}{% if not loop.last %}; {% endif %}
-{% endfor %}. Scores are the server's own; ranked by blind holdout PGR, then feedback PGR.</p>
+{%- endfor %}. Scores are the server's own; ranked by blind holdout PGR, then feedback PGR.</p>
 <h2>Leaderboard</h2>
 <table id="leaderboard"><thead><tr><th>#</th><th>agent</th><th>idea</th><th>submissions</th>
 <th>best feedback PGR</th><th>latest feedback PGR</th><th>holdout PGR</th><th>flags</th>
@@ -112,10 +112,13 @@ def pgr_chart(series: dict[str, list[tuple[float, float]]], width: int = 720,
                      f'dominant-baseline="middle">{level:.0f}</text>')
     for k, (agent, values) in enumerate(sorted(series.items())):
         color = COLORS[k % len(COLORS)]
-        coords = " ".join(xy(t, v) for t, v in values)
+        coords = [xy(t, v) for t, v in values]
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
-                     f'points="{coords}"><title>{escape(agent)}</title></polyline>')
+                     f'points="{" ".join(coords)}"><title>{escape(agent)}</title></polyline>')
+        parts += [f'<circle cx="{c.split(",")[0]}" cy="{c.split(",")[1]}" r="2.5" '
+                  f'fill="{color}"/>' for c in coords]  # a lone submission shows too
         parts.append(f'<text x="{width - legend}" y="{pad + 14 * k}" font-size="11" '
                      f'fill="{color}">{escape(agent[:12])}</text>')
-    parts.append("</svg>")
+    parts.append(f'<text x="{width - legend - 40}" y="{height - 8}" font-size="11" '
+                 f'fill="#777">time →</text></svg>')
     return Markup("".join(parts))

@@ -27,8 +27,6 @@ from ..methods import METHODS, get_method
 from .schemas import NAME_PATTERN
 
 TRAIN_KNOBS = ("lr", "epochs", "weight_decay")
-# Methods that train extra models on ``weak_train`` ground truth, which only the server holds.
-NEEDS_GROUND_TRUTH = frozenset({"weak_ensemble"})
 
 
 class ProposalError(RuntimeError):
@@ -71,11 +69,12 @@ class MethodSpace:
     train_defaults: dict[str, float]
 
     @classmethod
-    def for_experiment(cls, exp, exclude=NEEDS_GROUND_TRUTH) -> MethodSpace:
+    def for_experiment(cls, exp) -> MethodSpace:
+        """Methods that need ``weak_train`` ground truth (only the server has it) are left out."""
         methods = {}
         for name in METHODS:
             method = get_method(name)
-            if exp.regime in method.regimes and name not in exclude:
+            if exp.regime in method.regimes and not method.trains_weak_models:
                 schema = method.Params.model_json_schema()
                 methods[name] = {"description": method.description,
                                  "params": schema.get("properties", {})}

@@ -21,6 +21,7 @@ import time
 from collections import defaultdict, deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -581,7 +582,7 @@ def serve_experiment(exp, train_seeds=(0,), database_url: str | None = None,
 def _experiment(args: argparse.Namespace):
     from ..pipeline import Experiment
 
-    fields = json.loads(open(args.experiment).read()) if args.experiment else {}
+    fields = json.loads(Path(args.experiment).read_text()) if args.experiment else {}
     for name in ("task", "seed", "weak_model", "strong_model", "regime"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
@@ -615,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         exp = _experiment(args)
         seeds = [int(s) for s in args.train_seeds.split(",") if s.strip()]
-        given = (Baselines.model_validate_json(open(args.baselines).read())
+        given = (Baselines.model_validate_json(Path(args.baselines).read_text())
                  if args.baselines else None)
     except (ValueError, OSError) as error:
         parser.error(str(error))
