@@ -139,12 +139,67 @@ class MethodsParams(ExperimentParams):
         return _check_methods(value)
 
 
+class AnalysisParams(ExperimentParams):
+    """Notebook 05: a sweep over the ladder (linear probe) plus fine-tuned pairs.
+
+    ``weak_model``/``strong_model`` are the explorer's first choice.
+    """
+
+    ladder: list[str] = Field(default_factory=lambda: ["static64", "minilm-l3", "minilm-l6",
+                                                       "mpnet-base"], min_length=2)
+    probe_methods: list[str] = Field(
+        default_factory=lambda: ["naive", "logconf", "confident_filter"], min_length=1)
+    finetune_pairs: list[list[str]] = Field(
+        default_factory=lambda: [["static64", "minilm-l6"]],
+        description="[weak, strong] pairs to fine-tune; [] for none")
+    finetune_methods: list[str] = Field(default_factory=lambda: ["naive"])
+    backend: Literal["local", "ray"] = "local"
+    workers: int = Field(1, ge=1)
+    interactive: bool = False  # True in Jupyter: widget controls instead of a static figure
+
+    @field_validator("ladder")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        return _check_models(value)
+
+    @field_validator("finetune_pairs")
+    @classmethod
+    def _known_pairs(cls, value: list[list[str]]) -> list[list[str]]:
+        for pair in value:
+            if len(pair) != 2:
+                raise ValueError(f"each pair is [weak, strong], got {pair}")
+            _check_models(pair)
+        return value
+
+    @field_validator("probe_methods", "finetune_methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        if value and "naive" not in value:
+            raise ValueError("must include 'naive', the baseline every figure compares to")
+        return _check_methods(value)
+
+
+class ResearcherParams(ExperimentParams):
+    """The automated researcher: evaluation server on ``seeds`` (ceiling averaged over them),
+    one agent searching for ``iterations`` or ``agent_minutes``, whichever ends first."""
+
+    regime: Literal["linear_probe", "finetune"] = "linear_probe"
+    proposer: Literal["search", "anthropic", "openai"] = "search"
+    proposer_seed: int = Field(0, ge=0)
+    iterations: int = Field(25, ge=1, le=1000)
+    agent_minutes: float = Field(4.0, gt=0, le=24 * 60)
+    holdout_ideas: int = Field(3, ge=1, le=50, description="best ideas scored on the blind "
+                                                           "holdout, one scoring each")
+
+
 NOTEBOOKS: dict[str, type[NotebookParams]] = {
     "00_quickstart": QuickstartParams,
     "01_data": DataNotebookParams,
     "02_weak_supervisor": WeakSupervisorParams,
     "03_strong_student": StrongStudentParams,
     "04_methods": MethodsParams,
+    "05_analysis": AnalysisParams,
+    "06_automated_researcher": ResearcherParams,
 }
 
 

@@ -126,6 +126,10 @@ class Subset:
     def batch(self, idx):
         return self.inputs.batch(self.rows[np.asarray(idx)])
 
+    def lengths(self):
+        lengths = self.inputs.lengths()
+        return None if lengths is None else lengths[self.rows]
+
 
 class Learner:
     """Trains and applies one model in one regime on one task's splits."""

@@ -59,3 +59,87 @@ def learning_curves(histories: dict[str, list[dict]], key: str = "val_loss", ax=
     ax.set_ylabel(key)
     ax.legend(fontsize=8)
     return ax
+
+
+def lines_with_ci(ax, table: pd.DataFrame, x: str, y: str, by: str | None = None, **style):
+    """Mean ``y`` against ``x`` with 95% CI bars (column ``{y}_ci95``), one line per ``by``."""
+    groups = table.groupby(by, sort=False) if by else [(style.pop("label", y), table)]
+    style = {"marker": "o", "capsize": 3, **style}
+    for key, part in groups:
+        part = part.sort_values(x)
+        ax.errorbar(part[x], part[y], yerr=part[f"{y}_ci95"].fillna(0), label=str(key),
+                    **style)
+    return ax
+
+
+def accuracy_vs_size(students: pd.DataFrame, ceiling: pd.DataFrame, weak: pd.DataFrame,
+                     ax=None):
+    """Burns et al.'s figure: student test accuracy against strong-model size, one line per
+    weak model (whose own accuracy is a star of the same colour at its size), and the
+    strong ceiling trained on ground truth as a dashed black line. Log-scaled sizes."""
+    ax = ax or plt.subplots(figsize=(6.5, 4))[1]
+    for k, (name, part) in enumerate(students.groupby("weak_model", sort=False)):
+        lines_with_ci(ax, part, "strong_params_m", "student_acc", color=f"C{k}",
+                      label=f"student of {name}")
+        own = weak[weak["weak_model"] == name]
+        ax.errorbar(own["weak_params_m"], own["weak_acc"], yerr=own["weak_acc_ci95"].fillna(0),
+                    marker="*", ms=12, ls="none", color=f"C{k}", capsize=3)
+    lines_with_ci(ax, ceiling, "strong_params_m", "ceiling_acc", color="black", ls="--",
+                  label="strong ceiling (ground truth)")
+    ax.set_xscale("log")
+    ax.set_xlabel("strong model parameters (M); ★ = the weak supervisor itself")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def annotated_heatmap(ax, table: pd.DataFrame, rows: str, cols: str, value: str,
+                      row_order: list, col_order: list):
+    """Mean ``value`` per ``rows`` × ``cols`` cell, written as 'mean ± 95% CI'; blank
+    where there is no run (e.g. a weak model above the strong one)."""
+    mean = table.pivot(index=rows, columns=cols, values=value)
+    half = table.pivot(index=rows, columns=cols, values=f"{value}_ci95")
+    mean = mean.reindex(index=row_order, columns=col_order).to_numpy(float)
+    half = half.reindex(index=row_order, columns=col_order).to_numpy(float)
+    low, high = min(0.0, np.nanmin(mean)), max(1.0, np.nanmax(mean))
+    image = ax.imshow(mean, cmap="viridis", vmin=low, vmax=high)
+    for (i, j), m in np.ndenumerate(mean):
+        if not np.isnan(m):
+            ax.text(j, i, f"{m:.2f}\n±{np.nan_to_num(half[i, j]):.2f}", ha="center",
+                    va="center", fontsize=8, color="white" if m < (low + high) / 2 else "black")
+    ax.set_xticks(range(len(col_order)), col_order, rotation=30, ha="right")
+    ax.set_yticks(range(len(row_order)), row_order)
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    ax.figure.colorbar(image, ax=ax, label=value)
+    return ax
+
+
+def grouped_bars(ax, table: pd.DataFrame, group: str, hue: str, value: str):
+    """Mean ``value`` ± 95% CI: one cluster of bars per ``group``, one colour per ``hue``."""
+    groups, hues = list(dict.fromkeys(table[group])), list(dict.fromkeys(table[hue]))
+    width = 0.8 / len(hues)
+    for k, name in enumerate(hues):
+        part = table[table[hue] == name].set_index(group).reindex(groups)
+        ax.bar(np.arange(len(groups)) + (k - (len(hues) - 1) / 2) * width, part[value], width,
+               yerr=part[f"{value}_ci95"].fillna(0), capsize=3, label=str(name))
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def scatter_with_fit(ax, table: pd.DataFrame, x: str, y: str, by: str | None = None):
+    """Points (coloured by ``by``), their least-squares line and y = x; returns the
+    line's (slope, intercept)."""
+    for key, part in (table.groupby(by, sort=False) if by else [(None, table)]):
+        ax.scatter(part[x], part[y], s=14, alpha=0.7, label=key)
+    slope, intercept = np.polyfit(table[x], table[y], 1)
+    grid = np.linspace(0, table[x].max() * 1.05, 50)
+    ax.plot(grid, slope * grid + intercept, color="black",
+            label=f"fit: {slope:.2f}·x {intercept:+.3f}")
+    ax.plot(grid, grid, ls=":", color="grey", label="y = x")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(fontsize=8)
+    return slope, intercept

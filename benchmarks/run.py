@@ -1,0 +1,369 @@
+"""Speed and memory of w2s-notebooks on this machine: `make bench`.
+
+Writes ``benchmarks/results.json`` (every figure plus the machine description) and
+``benchmarks/RESULTS.md``. Comparisons are ratios from interleaved runs in one
+invocation, because these machines are shared and noisy.
+
+    python benchmarks/run.py                 # everything but the default-profile notebooks
+    python benchmarks/run.py --default       # also time the default profile, cold and warm
+    python benchmarks/run.py --only training,server
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {
+    "train_vs_trainer_ratio": (">=", 1.3),
+    "train_fraction_of_flop_bound": (">=", 0.5),
+    "warm_over_cold_smoke": ("<=", 0.05),
+    "default_profile_minutes": ("<=", 30),
+    "smoke_profile_minutes": ("<=", 5),
+    "peak_rss_gb": ("<=", 3.0),
+    "server_submissions_per_s": (">=", 200),
+    "server_p99_ms": ("<", 50),
+}
+
+
+@contextmanager
+def fresh_cache():
+    """Point every cache at a new temporary folder for a cold measurement."""
+    saved = {k: os.environ.get(k) for k in ("W2S_CACHE_DIR", "W2S_FIGURES_DIR", "W2S_RUNS_DIR")}
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-") as root:
+        for key in saved:
+            os.environ[key] = str(Path(root) / key.lower())
+        try:
+            yield Path(root)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def matmul_gflops(dtype=torch.float32, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _training_data(n: int):
+    from w2s_utils.tasks import make_splits
+
+    sizes = {"weak_train": 2, "pool": n, "val": 2, "test": 2, "holdout": 2}
+    pool = make_splits("tweets-sentiment", sizes, seed=0)["pool"]
+    return pool.texts, pool.labels.astype(np.float32)
+
+
+def _ours(texts, labels, config) -> tuple[float, int]:
+    from w2s_utils.models import get_model, load_backbone, load_tokenizer
+    from w2s_utils.train import Classifier, TextInputs, train, without_dropout
+
+    spec = get_model("minilm-l6")
+    inputs = TextInputs(texts, load_tokenizer(spec), config.max_length)
+    model = Classifier(without_dropout(load_backbone(spec)))
+    result = train(model, inputs, labels, config, seed=0, progress=False)
+    return result.seconds, int(inputs.lengths().sum())
+
+
+def _trainer(texts, labels, config) -> float:
+    import datasets
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from w2s_utils.models import get_model, load_backbone, load_tokenizer
+    from w2s_utils.train import Classifier, soft_cross_entropy, without_dropout
+
+    spec = get_model("minilm-l6")
+    tokenizer = load_tokenizer(spec)
+
+    class WithLoss(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Classifier(without_dropout(load_backbone(spec)))
+
+        def forward(self, input_ids, attention_mask, labels=None):
+            logits = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+            return {"loss": soft_cross_entropy(logits, labels).mean(), "logits": logits}
+
+    encoded = tokenizer(texts, truncation=True, max_length=config.max_length)
+    data = datasets.Dataset.from_dict({**encoded, "labels": labels.tolist()})
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=config.batch_size,
+            num_train_epochs=config.epochs, learning_rate=config.lr, lr_scheduler_type="cosine",
+            warmup_ratio=config.warmup_frac, weight_decay=config.weight_decay,
+            report_to=[], save_strategy="no", logging_strategy="no", use_cpu=True,
+            dataloader_num_workers=0, disable_tqdm=True, seed=0)
+        trainer = Trainer(model=WithLoss(), args=args, train_dataset=data,
+                          data_collator=DataCollatorWithPadding(tokenizer))
+        start = time.perf_counter()
+        trainer.train()
+        return time.perf_counter() - start
+
+
+def bench_training(n: int = 512, rounds: int = 2) -> dict:
+    """Examples/s of our loop vs transformers.Trainer, interleaved; and the FLOP bound."""
+    from w2s_utils.models import get_model, load_backbone
+    from w2s_utils.train import TrainConfig
+
+    config = TrainConfig(epochs=1, batch_size=32, lr=5e-5, max_length=64, select_best=False)
+    texts, labels = _training_data(n)
+    ours, theirs, tokens = [], [], 0
+    for _ in range(rounds):
+        seconds, tokens = _ours(texts, labels, config)
+        ours.append(n / seconds)
+        theirs.append(n / _trainer(texts, labels, config))
+    trunk = load_backbone(get_model("minilm-l6")).trunk
+    embeddings = sum(p.numel() for p in trunk.embeddings.parameters())
+    n_params = sum(p.numel() for p in trunk.parameters()) - embeddings
+    best_seconds = n / max(ours)
+    achieved = 6 * n_params * tokens / best_seconds / 1e9
+    peak = matmul_gflops(torch.float32)
+    return {
+        "examples": n, "rounds": rounds, "ours_examples_per_s": ours,
+        "trainer_examples_per_s": theirs,
+        "train_vs_trainer_ratio": float(np.median(np.array(ours) / np.array(theirs))),
+        "non_embedding_params": n_params, "real_tokens": tokens,
+        "achieved_gflops": achieved, "matmul_fp32_gflops": peak,
+        "matmul_bf16_gflops": matmul_gflops(torch.bfloat16),
+        "train_fraction_of_flop_bound": achieved / peak,
+    }
+
+
+# --------------------------------------------------------------------------- embedding
+
+
+def bench_embedding(n: int = 256) -> dict:
+    from w2s_utils.models import LADDER, embed
+
+    texts, _ = _training_data(n)
+    out = {}
+    with fresh_cache():
+        for model in LADDER:
+            start = time.perf_counter()
+            embed(model, texts, progress=False)
+            cold = time.perf_counter() - start
+            start = time.perf_counter()
+            embed(model, texts, progress=False)
+            warm = time.perf_counter() - start
+            out[model] = {"texts": n, "cold_s": cold, "warm_s": warm,
+                          "cold_texts_per_s": n / cold, "warm_over_cold": warm / cold}
+    return out
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def bench_notebooks(profile: str) -> dict:
+    """Wall time of each notebook on ``profile``, with an empty cache and then a warm one."""
+    from w2s_utils.config import NOTEBOOKS
+    from w2s_utils.notebooks import execute, prepare
+
+    out: dict = {}
+    with fresh_cache():
+        for state in ("cold", "warm"):
+            for name in NOTEBOOKS:
+                start = time.perf_counter()
+                execute(name, profile, prepare(name, profile))
+                out.setdefault(name, {})[f"{state}_s"] = time.perf_counter() - start
+    for times in out.values():
+        times["warm_over_cold"] = times["warm_s"] / times["cold_s"]
+    cold = sum(t["cold_s"] for t in out.values())
+    warm = sum(t["warm_s"] for t in out.values())
+    return {"notebooks": out, "total_cold_minutes": cold / 60, "total_warm_minutes": warm / 60,
+            "warm_over_cold": warm / cold}
+
+
+# --------------------------------------------------------------------------- memory
+
+STAGE_SCRIPT = """
+import resource, sys
+from w2s_utils.pipeline import Experiment, weak_labels, ceiling, student
+from w2s_utils.models import embed
+exp = Experiment(regime={regime!r}, sizes=dict(weak_train=1000, pool=1000, val=300,
+                 test=2000, holdout=1000), finetune=dict(epochs=1, max_length=48))
+stage = {stage!r}
+if stage == "embed mpnet-base":
+    from w2s_utils.tasks import make_splits
+    embed("mpnet-base", make_splits(exp.task, exp.sizes.model_dump())["pool"].texts[:500],
+          progress=False)
+else:
+    dict(weak=weak_labels, ceiling=ceiling, student=student)[stage](exp, progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_memory() -> dict:
+    """Peak RSS of each stage in a process of its own (one process per stage)."""
+    out = {}
+    with fresh_cache():
+        for regime, stage in [("linear_probe", "weak"), ("linear_probe", "ceiling"),
+                              ("finetune", "ceiling"), ("finetune", "student"),
+                              ("linear_probe", "embed mpnet-base")]:
+            script = STAGE_SCRIPT.format(regime=regime, stage=stage)
+            result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                    text=True, check=True)
+            kib = int(result.stdout.strip().splitlines()[-1])
+            out[f"{stage} ({regime})"] = kib / 2**20
+    return {"peak_rss_gb_by_stage": out, "peak_rss_gb": max(out.values())}
+
+
+# --------------------------------------------------------------------------- server
+
+SERVER_SCRIPT = """
+import sys, time
+from w2s_utils.pipeline import Experiment
+from w2s_utils.research.server import serve_experiment
+exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg", strong_model="static64",
+                 sizes=dict(weak_train=200, pool=400, val=100, test=300, holdout=100))
+server = serve_experiment(exp)
+key = server.create_key("bench", max_submissions=10**6, rate_per_minute=10**7)
+print(server.base_url, key, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def bench_server(clients: int = 8, per_client: int = 100) -> dict:
+    """Submissions/s and latency from ``clients`` threads against a server process."""
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        base_url, key = proc.stdout.readline().split()
+        headers = {"Authorization": f"Bearer {key}"}
+        ids = httpx.get(f"{base_url}/v1/data/test", headers=headers).json()["ids"]
+        latencies, failures, lock = [], [], threading.Lock()
+
+        def work(worker: int):
+            rng = np.random.default_rng(worker)
+            with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+                for _ in range(per_client):
+                    payload = {"idea": f"bench-{worker}", "ids": ids,
+                               "client_token": uuid.uuid4().hex,
+                               "predictions": rng.random(len(ids)).round(4).tolist()}
+                    start = time.perf_counter()
+                    status = http.post("/v1/submissions", json=payload).status_code
+                    with lock:
+                        latencies.append(time.perf_counter() - start)
+                        if status != 201:
+                            failures.append(status)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(clients)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - start
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+    return {"clients": clients, "submissions": len(latencies), "failures": len(failures),
+            "predictions_per_submission": len(ids),
+            "server_submissions_per_s": (len(latencies) - len(failures)) / wall,
+            "server_p50_ms": float(p50), "server_p99_ms": float(p99)}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def targets(results: dict) -> list[dict]:
+    flat = {}
+    for section in results.values():
+        if isinstance(section, dict):
+            flat.update({k: v for k, v in section.items() if isinstance(v, (int, float))})
+    if "notebooks_smoke" in results:
+        flat["warm_over_cold_smoke"] = results["notebooks_smoke"]["warm_over_cold"]
+        flat["smoke_profile_minutes"] = results["notebooks_smoke"]["total_cold_minutes"]
+    if "notebooks_default" in results:
+        flat["default_profile_minutes"] = results["notebooks_default"]["total_cold_minutes"]
+    rows = []
+    for name, (op, bound) in TARGETS.items():
+        value = flat.get(name)
+        met = None if value is None else {">=": value >= bound, "<=": value <= bound,
+                                          "<": value < bound}[op]
+        rows.append({"figure": name, "target": f"{op} {bound}", "value": value, "met": met})
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Benchmark results", "", f"Machine: {results['machine']['cpu']}, "
+             f"{results['machine']['cores']} cores, torch {results['machine']['torch']}, "
+             f"measured {results['machine']['date']}.", "", "| figure | target | value | met |",
+             "|---|---|---|---|"]
+    for row in results["targets"]:
+        value = "not measured" if row["value"] is None else f"{row['value']:.3g}"
+        met = {None: "–", True: "yes", False: "**no**"}[row["met"]]
+        lines.append(f"| {row['figure']} | {row['target']} | {value} | {met} |")
+    lines += ["", "Full numbers: `benchmarks/results.json`."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"training": bench_training, "embedding": bench_embedding,
+            "notebooks_smoke": lambda: bench_notebooks("smoke"), "memory": bench_memory,
+            "server": bench_server}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help=f"comma-separated sections of {list(SECTIONS)}")
+    parser.add_argument("--default", action="store_true",
+                        help="also time the default profile (cold + warm; ~30+ minutes)")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    chosen = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {list(SECTIONS)}")
+    results = json.loads(args.out.read_text()) if args.out.exists() and args.only else {}
+    results["machine"] = machine()
+    for name in chosen:
+        print(f"[bench] {name} ...", flush=True)
+        start = time.perf_counter()
+        results[name] = SECTIONS[name]()
+        print(f"[bench] {name} done in {time.perf_counter() - start:.0f}s", flush=True)
+    if args.default:
+        results["notebooks_default"] = bench_notebooks("default")
+    results["targets"] = targets(results)
+    args.out.write_text(json.dumps(results, indent=2, default=float))
+    (args.out.parent / "RESULTS.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
