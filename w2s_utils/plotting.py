@@ -86,10 +86,24 @@ def accuracy_vs_size(students: pd.DataFrame, ceiling: pd.DataFrame, weak: pd.Dat
                     marker="*", ms=12, ls="none", color=f"C{k}", capsize=3)
     lines_with_ci(ax, ceiling, "strong_params_m", "ceiling_acc", color="black", ls="--",
                   label="strong ceiling (ground truth)")
-    ax.set_xscale("log")
-    ax.set_xlabel("strong model parameters (M); ★ = the weak supervisor itself")
+    ladder_axis(ax, [*weak["weak_model"], *ceiling["strong_model"]])
+    ax.set_xlabel("strong model size (log scale); ★ = the weak supervisor itself")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=8)
+    return ax
+
+
+def ladder_axis(ax, models: list[str]):
+    """A log-scaled x axis of model size, ticked at each model with its name and size."""
+    from .models import get_model
+
+    models = list(dict.fromkeys(models))
+    sizes = [get_model(m).params_m for m in models]
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [f"{m} ({s:g}M)" for m, s in zip(models, sizes)], rotation=30,
+                  ha="right", fontsize=8)
+    ax.minorticks_off()
+    ax.set_xlabel("model size (log scale)")
     return ax
 
 

@@ -23,7 +23,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -48,7 +48,7 @@ class Plan:
     """The valid runs of a grid, and the combinations left out with the reason why."""
 
     runs: list[Experiment]
-    skipped: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: pd.DataFrame
 
     def __add__(self, other: Plan) -> Plan:
         return Plan(self.runs + other.runs,
@@ -57,10 +57,6 @@ class Plan:
     def keys(self) -> list[str]:
         """The runs' ids in the results table (they change when the code does)."""
         return [student_key(exp) for exp in self.runs]
-
-    def results(self) -> pd.DataFrame:
-        """This grid's rows of the results table: no stale or unrelated runs."""
-        return results.load_results(run_id=self.keys())
 
 
 def invalid_reason(weak_model: str, strong_model: str, regime: str, method: str) -> str | None:
@@ -108,7 +104,8 @@ def grid(base: Experiment, *, tasks: list[str] | None = None,
         if (identity := exp.model_dump_json()) not in seen:
             seen.add(identity)
             runs.append(exp)
-    return Plan(runs, pd.DataFrame(skipped).drop_duplicates(ignore_index=True))
+    columns = ["weak_model", "strong_model", "regime", "method", "reason"]
+    return Plan(runs, pd.DataFrame(skipped, columns=columns).drop_duplicates(ignore_index=True))
 
 
 def sweep(runs: Plan | Iterable[Experiment], *, backend: Backend = "local",
@@ -119,9 +116,9 @@ def sweep(runs: Plan | Iterable[Experiment], *, backend: Backend = "local",
     ``backend="local"``: ``workers`` processes (default 1, which runs in this process).
     ``backend="ray"``: ``address=None`` starts a local Ray instance with ``workers`` CPUs
     (default 2) and shuts it down afterwards; an address (``"auto"``, ``"ray://…"``)
-    connects to a running cluster. Runs that share their weak and ceiling stages go to
-    the same worker, so no stage is trained twice at once. Rows come back in grid order
-    with a ``run_id`` column (the run's key in the results table).
+    connects to a running cluster. Runs that differ only in their method share the weak
+    and ceiling stages, so they go to one worker, one after another. Rows come back in
+    grid order with a ``run_id`` column (the run's key in the results table).
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"unknown backend {backend!r}; use 'local' or 'ray'")
@@ -136,10 +133,12 @@ def sweep(runs: Plan | Iterable[Experiment], *, backend: Backend = "local",
                 todo.append(i)
         bar.set_postfix(cached=len(done))
         jobs = _jobs(runs, todo)
-        if backend == "local":
-            finished = _local(runs, jobs, workers or 1)
+        if not jobs:
+            finished = ()
+        elif backend == "local":
+            finished = _local(runs, jobs, min(workers or 1, len(jobs)))
         else:
-            finished = _ray(runs, jobs, workers or RAY_LOCAL_CPUS, address) if jobs else ()
+            finished = _ray(runs, jobs, workers or RAY_LOCAL_CPUS, address)
         for job, rows in finished:
             done.update(zip(job, rows))
             bar.update(len(job))
@@ -188,7 +187,7 @@ def _local(runs, jobs, workers) -> Iterator[tuple[list[int], list[dict]]]:
                    for job in jobs}
         for future in as_completed(futures):
             yield futures[future], future.result()
-    finally:  # on an error or interrupt, queued jobs are dropped; finished runs are cached
+    finally:  # on an error or interrupt, queued jobs are dropped, running ones finish
         pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -111,10 +111,11 @@ class Explorer:
         import ipywidgets as w
         from IPython.display import display
 
-        pick = {name: w.Dropdown(options=options, description=name.replace("_", " "),
-                                 value=getattr(self.base, name) if getattr(
-                                     self.base, name) in options else options[0])
+        pick = {name: w.Dropdown(options=options, description=name.replace("_", " "))
                 for name, options in self.choices.items()}
+        for name, box in pick.items():  # start at the base experiment's choice where offered
+            if getattr(self.base, name) in box.options:
+                box.value = getattr(self.base, name)
         slider = w.FloatSlider(description="knob", continuous_update=False)
         button, out = w.Button(description="run", button_style="primary"), w.Output()
 

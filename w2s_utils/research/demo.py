@@ -13,6 +13,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ..pipeline import ceiling
 from .agent import AgentReport, ResearchAgent
@@ -172,9 +173,10 @@ def plot_iterations(attempts: pd.DataFrame, blind: pd.DataFrame, ax=None):
         ax.scatter(at[hits.index], hits["holdout_pgr"], s=70, marker="D", facecolors="none",
                    edgecolors="crimson", label="blind holdout of a picked idea")
     ax.axhline(0, color="black", lw=0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("PGR")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return ax
 
 
