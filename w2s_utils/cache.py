@@ -26,8 +26,7 @@ _MAGIC = b"W2SART1 "
 # Modules whose source determines what every stage computes. A method's own file is
 # added to its student stage's key, so adding or editing one method keeps the weak
 # and ceiling caches (and other methods' students) warm.
-_CORE_MODULES = ("tasks", "models", "train", "losses", "pipeline", "metrics",
-                 "embedding_cache")
+_CORE_MODULES = ("tasks", "models", "train", "losses", "pipeline", "embedding_cache")
 
 
 @lru_cache(maxsize=64)

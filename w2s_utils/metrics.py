@@ -51,7 +51,9 @@ def summarize(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
             mean, half, n = mean_ci(group[metric])
             row[metric] = mean
             row[f"{metric}_ci95"] = half
-        row["seeds"] = n
+            if n < len(group):  # NaN runs (e.g. PGR with no gap) are left out of the mean
+                row[f"{metric}_n"] = n
+        row["seeds"] = len(group)
         row["seed_list"] = ",".join(str(s) for s in sorted(group["seed"]))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -350,7 +350,9 @@ def load_tokenizer(spec: ModelSpec):
 def load_backbone(spec: ModelSpec) -> Backbone:
     """A fresh copy of a model's pretrained trunk, ready to fine-tune or embed."""
     from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars drown notebook output
     if not spec.finetunable:
         raise ValueError(
             f"model {spec.name!r} cannot be fine-tuned here; use the linear_probe regime or "

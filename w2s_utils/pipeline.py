@@ -69,6 +69,16 @@ class Experiment(BaseModel):
     probe: TrainConfig = PROBE_DEFAULTS
     finetune: TrainConfig = FINETUNE_DEFAULTS
 
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_method_params(cls, data):
+        """Store every method parameter, so ``{}`` and ``{"hard": False}`` share one cache key."""
+        if isinstance(data, dict):
+            method = get_method(data.get("method", "naive"))
+            given = data.get("method_params") or {}
+            data = {**data, "method_params": method.Params(**given).model_dump(mode="json")}
+        return data
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
