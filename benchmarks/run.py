@@ -122,7 +122,8 @@ def _trainer(texts, labels, config) -> float:
         args = TrainingArguments(
             output_dir=out, per_device_train_batch_size=config.batch_size,
             num_train_epochs=config.epochs, learning_rate=config.lr, lr_scheduler_type="cosine",
-            warmup_ratio=config.warmup_frac, weight_decay=config.weight_decay,
+            warmup_steps=round(config.warmup_frac * -(-len(texts) // config.batch_size)
+                               * config.epochs), weight_decay=config.weight_decay,
             report_to=[], save_strategy="no", logging_strategy="no", use_cpu=True,
             dataloader_num_workers=0, disable_tqdm=True, seed=0)
         trainer = Trainer(model=WithLoss(), args=args, train_dataset=data,
@@ -208,7 +209,6 @@ def bench_notebooks(profile: str) -> dict:
 # --------------------------------------------------------------------------- memory
 
 STAGE_SCRIPT = """
-import resource, sys
 from w2s_utils.pipeline import Experiment, weak_labels, ceiling, student
 from w2s_utils.models import embed
 exp = Experiment(regime={regime!r}, sizes=dict(weak_train=1000, pool=1000, val=300,
@@ -220,7 +220,8 @@ if stage == "embed mpnet-base":
           progress=False)
 else:
     dict(weak=weak_labels, ceiling=ceiling, student=student)[stage](exp, progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork + exec.
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))
 """
 
 
