@@ -89,7 +89,7 @@ class Explorer:
         if reason:
             raise ValueError(f"{weak_model} → {strong_model} with {method}: {reason}")
         spec = knob(method)
-        params = {} if spec is None or value is None or value == spec.default else {
+        params = {} if spec is None or value is None else {
             spec.name: int(value) if spec.integer else float(value)}
         exp = self.base.with_(weak_model=weak_model, strong_model=strong_model, method=method,
                               method_params=params, seed=seed)
