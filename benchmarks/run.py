@@ -7,6 +7,7 @@ invocation, because these machines are shared and noisy.
     python benchmarks/run.py                 # everything but the default-profile notebooks
     python benchmarks/run.py --default       # also time the default profile, cold and warm
     python benchmarks/run.py --only training,server
+    python benchmarks/compare.py <revision>  # before/after for the server
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +30,10 @@ HERE = Path(__file__).resolve().parent
 TARGETS = {
     "train_vs_trainer_ratio": (">=", 1.3),
     "train_fraction_of_flop_bound": (">=", 0.5),
-    "warm_over_cold_smoke": ("<=", 0.05),
+    "warm_over_cold_smoke": ("<=", 0.05),  # rerun: up-to-date notebooks are skipped
+    "warm_execute_over_cold_smoke": ("<=", 0.05),  # every notebook executed again
+    "warm_over_cold_default": ("<=", 0.05),
+    "warm_execute_over_cold_default": ("<=", 0.05),
     "default_profile_minutes": ("<=", 30),
     "smoke_profile_minutes": ("<=", 5),
     "peak_rss_gb": ("<=", 3.0),
@@ -187,23 +189,32 @@ def bench_embedding(n: int = 256) -> dict:
 
 
 def bench_notebooks(profile: str) -> dict:
-    """Wall time of each notebook on ``profile``, with an empty cache and then a warm one."""
+    """Wall time of each notebook on ``profile``: with an empty cache (cold), executed again
+    over the warm cache (every kernel starts and every stage is loaded from the cache), and
+    the whole profile rerun through the runner, which skips up-to-date notebooks."""
     from w2s_utils.config import NOTEBOOKS
     from w2s_utils.notebooks import execute, prepare
 
     out: dict = {}
     with fresh_cache():
-        for state in ("cold", "warm"):
+        for state in ("cold", "warm_execute"):
             for name in NOTEBOOKS:
                 start = time.perf_counter()
                 execute(name, profile, prepare(name, profile))
                 out.setdefault(name, {})[f"{state}_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        rerun = subprocess.run([sys.executable, "-m", "w2s_utils.notebooks", "run", "all",
+                                "--profile", profile], capture_output=True, text=True, check=True)
+        rerun_s = time.perf_counter() - start
+    skipped = rerun.stdout.count("up to date")
     for times in out.values():
-        times["warm_over_cold"] = times["warm_s"] / times["cold_s"]
+        times["warm_execute_over_cold"] = times["warm_execute_s"] / times["cold_s"]
     cold = sum(t["cold_s"] for t in out.values())
-    warm = sum(t["warm_s"] for t in out.values())
-    return {"notebooks": out, "total_cold_minutes": cold / 60, "total_warm_minutes": warm / 60,
-            "warm_over_cold": warm / cold}
+    warm = sum(t["warm_execute_s"] for t in out.values())
+    return {"notebooks": out, "total_cold_minutes": cold / 60,
+            "total_warm_execute_minutes": warm / 60, "warm_execute_over_cold": warm / cold,
+            "rerun_s": rerun_s, "rerun_skipped_notebooks": skipped,
+            "warm_over_cold": rerun_s / cold}
 
 
 # --------------------------------------------------------------------------- memory
@@ -248,7 +259,7 @@ from w2s_utils.pipeline import Experiment
 from w2s_utils.research.server import serve_experiment
 exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg", strong_model="static64",
                  sizes=dict(weak_train=200, pool=400, val=100, test=300, holdout=100))
-server = serve_experiment(exp)
+server = serve_experiment(exp, database_url=sys.argv[1])
 key = server.create_key("bench", max_submissions=10**6, rate_per_minute=10**7)
 print(server.base_url, key, flush=True)
 sys.stdin.read()
@@ -256,47 +267,76 @@ server.stop()
 """
 
 
-def bench_server(clients: int = 8, per_client: int = 100) -> dict:
-    """Submissions/s and latency from ``clients`` threads against a server process."""
-    import httpx
+CLIENT_SCRIPT = """
+import json, sys, threading, time, uuid
+import httpx, numpy as np
+base_url, key, clients, per_client = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+headers = {"Authorization": f"Bearer {key}"}
+ids = httpx.get(f"{base_url}/v1/data/test", headers=headers).json()["ids"]
+latencies, statuses, lock = [], [], threading.Lock()
 
-    proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        base_url, key = proc.stdout.readline().split()
-        headers = {"Authorization": f"Bearer {key}"}
-        ids = httpx.get(f"{base_url}/v1/data/test", headers=headers).json()["ids"]
-        latencies, failures, lock = [], [], threading.Lock()
+def work(worker):
+    rng = np.random.default_rng(worker)
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+        for _ in range(per_client):
+            payload = {"idea": f"bench-{worker}", "ids": ids, "client_token": uuid.uuid4().hex,
+                       "predictions": rng.random(len(ids)).round(4).tolist()}
+            start = time.perf_counter()
+            status = http.post("/v1/submissions", json=payload).status_code
+            with lock:
+                latencies.append(time.perf_counter() - start)
+                statuses.append(status)
 
-        def work(worker: int):
-            rng = np.random.default_rng(worker)
-            with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
-                for _ in range(per_client):
-                    payload = {"idea": f"bench-{worker}", "ids": ids,
-                               "client_token": uuid.uuid4().hex,
-                               "predictions": rng.random(len(ids)).round(4).tolist()}
-                    start = time.perf_counter()
-                    status = http.post("/v1/submissions", json=payload).status_code
-                    with lock:
-                        latencies.append(time.perf_counter() - start)
-                        if status != 201:
-                            failures.append(status)
+threads = [threading.Thread(target=work, args=(w,)) for w in range(clients)]
+start = time.perf_counter()
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"wall": time.perf_counter() - start, "latencies": latencies,
+                  "statuses": statuses, "n_ids": len(ids)}))
+"""
 
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(clients)]
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - start
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
-    p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-    return {"clients": clients, "submissions": len(latencies), "failures": len(failures),
-            "predictions_per_submission": len(ids),
-            "server_submissions_per_s": (len(latencies) - len(failures)) / wall,
-            "server_p50_ms": float(p50), "server_p99_ms": float(p99)}
+
+def bench_server(clients: int = 8, per_client: int = 100, pythonpath: str | None = None) -> dict:
+    """Submissions/s and latency of ``clients`` concurrent clients (threads of one lean
+    process: httpx and numpy only) against a server process with a new SQLite database
+    (``pythonpath``: serve another checkout's code)."""
+    # `python -c` puts the working folder first on sys.path: run the server from the
+    # checkout it should import, with this project's caches.
+    env = {**os.environ, "W2S_HOME": str(HERE.parent),
+           **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-db-") as database:
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVER_SCRIPT, f"sqlite:///{database}/research.sqlite"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            cwd=pythonpath or HERE.parent)
+        try:
+            base_url, key = server.stdout.readline().split()
+            cpu_before = _cpu_seconds(server.pid)
+            load = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, base_url, key,
+                                   str(clients), str(per_client)],
+                                  capture_output=True, text=True, check=True)
+            server_cpu = _cpu_seconds(server.pid) - cpu_before
+        finally:
+            server.stdin.close()
+            server.wait(timeout=30)
+    result = json.loads(load.stdout)
+    ok = sum(status == 201 for status in result["statuses"])
+    p50, p99 = np.percentile(result["latencies"], [50, 99]) * 1000
+    return {"clients": clients, "submissions": len(result["latencies"]),
+            "failures": len(result["latencies"]) - ok,
+            "predictions_per_submission": result["n_ids"],
+            "server_submissions_per_s": ok / result["wall"],
+            "server_p50_ms": float(p50), "server_p99_ms": float(p99),
+            # CPU per submission: far less noisy than latency on a shared machine.
+            "server_cpu_ms_per_submission": 1000 * server_cpu / len(result["latencies"])}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- report
@@ -307,11 +347,11 @@ def targets(results: dict) -> list[dict]:
     for section in results.values():
         if isinstance(section, dict):
             flat.update({k: v for k, v in section.items() if isinstance(v, (int, float))})
-    if "notebooks_smoke" in results:
-        flat["warm_over_cold_smoke"] = results["notebooks_smoke"]["warm_over_cold"]
-        flat["smoke_profile_minutes"] = results["notebooks_smoke"]["total_cold_minutes"]
-    if "notebooks_default" in results:
-        flat["default_profile_minutes"] = results["notebooks_default"]["total_cold_minutes"]
+    for profile in ("smoke", "default"):
+        if (timing := results.get(f"notebooks_{profile}")) and "rerun_s" in timing:
+            flat[f"{profile}_profile_minutes"] = timing["total_cold_minutes"]
+            flat[f"warm_over_cold_{profile}"] = timing["warm_over_cold"]
+            flat[f"warm_execute_over_cold_{profile}"] = timing["warm_execute_over_cold"]
     rows = []
     for name, (op, bound) in TARGETS.items():
         value = flat.get(name)
@@ -330,13 +370,26 @@ def markdown(results: dict) -> str:
         value = "not measured" if row["value"] is None else f"{row['value']:.3g}"
         met = {None: "–", True: "yes", False: "**no**"}[row["met"]]
         lines.append(f"| {row['figure']} | {row['target']} | {value} | {met} |")
+    log = HERE / "before_after.json"
+    if log.exists():
+        lines += ["", "## Before / after", "",
+                  "Interleaved rounds of an older revision and this one "
+                  "(`benchmarks/compare.py`), medians:", ""]
+        for record in json.loads(log.read_text()):
+            keys = [k.removeprefix("after_") for k in record if k.startswith("after_")]
+            changes = ", ".join(f"{key} {record['before_' + key]:.3g} → "
+                                f"{record['after_' + key]:.3g}" for key in keys)
+            lines.append(f"- **{record['section']}** vs {record['before_revision']} "
+                         f"({record['rounds']} rounds, {record['date']}): {record['label']}. "
+                         f"{changes}.")
     lines += ["", "Full numbers: `benchmarks/results.json`."]
     return "\n".join(lines) + "\n"
 
 
 SECTIONS = {"training": bench_training, "embedding": bench_embedding,
             "notebooks_smoke": lambda: bench_notebooks("smoke"), "memory": bench_memory,
-            "server": bench_server}
+            "server": bench_server, "notebooks_default": lambda: bench_notebooks("default")}
+SLOW = {"notebooks_default"}  # ~30 minutes: only with --default or --only
 
 
 def main(argv=None) -> int:
@@ -346,7 +399,8 @@ def main(argv=None) -> int:
                         help="also time the default profile (cold + warm; ~30+ minutes)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
-    chosen = args.only.split(",") if args.only else list(SECTIONS)
+    chosen = (args.only.split(",") if args.only
+              else [name for name in SECTIONS if name not in SLOW or args.default])
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown sections {unknown}; choose from {list(SECTIONS)}")
@@ -357,8 +411,6 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         results[name] = SECTIONS[name]()
         print(f"[bench] {name} done in {time.perf_counter() - start:.0f}s", flush=True)
-    if args.default:
-        results["notebooks_default"] = bench_notebooks("default")
     results["targets"] = targets(results)
     args.out.write_text(json.dumps(results, indent=2, default=float))
     (args.out.parent / "RESULTS.md").write_text(markdown(results))

@@ -361,6 +361,52 @@ def test_probing_burst_is_flagged(server, data):
     assert "probing" not in flags[0] and "probing" in flags[-1]
 
 
+def test_near_duplicates_count_small_nonzero_distances():
+    from w2s_utils.research.detectors import DetectorSettings, near_duplicates, pack
+
+    hard = (np.random.default_rng(0).random(300) > 0.5).astype(np.int64)
+    flipped = [hard.copy() for _ in range(4)]
+    for i, other in enumerate(flipped):
+        other[: [0, 1, 3, 40][i]] ^= 1  # distances 0, 1, 3 and 40 (limit: 1% of 300 = 3)
+    recent = [pack(other) for other in flipped] + [pack(hard[:100])]  # another size
+    assert near_duplicates(hard, recent, DetectorSettings()) == 2
+    assert near_duplicates(hard, [], DetectorSettings()) == 0
+
+
+def test_recent_predictions_see_other_writers_and_the_window(tmp_path):
+    """The probing detector's cache must stay exact when another process writes too."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from w2s_utils.research.db import ApiKey, Submission, create_key, make_engine
+    from w2s_utils.research.server import RecentPredictions
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    create_key(engine, "a")
+    create_key(engine, "b")
+
+    def store(agent, created, hard):  # a write that bypasses the cache ("another process")
+        with Session(engine) as session, session.begin():
+            key_id = session.scalar(select(ApiKey.id).where(ApiKey.agent == agent))
+            session.add(Submission(key_id=key_id, agent=agent, idea="i", created=created, n=8,
+                                   accuracy=0.5, pgr=None, weak_agreement=0.5, hard=hard,
+                                   config="{}", flags="[]"))
+
+    recent = RecentPredictions(engine, history=3)
+    now = time.time()
+    store("a", now - 1000, b"old")
+    store("a", now - 5, b"1")
+    store("b", now - 4, b"other agent")
+    assert recent.since("a", now - 600) == [b"1"]
+    store("a", now - 3, b"2")
+    store("a", now - 3, b"3")  # same timestamp as the previous one
+    store("a", now - 10, b"late")  # committed last, stamped earlier: a slow request
+    assert recent.since("a", now - 600) == [b"late", b"3", b"2"]  # at most `history`
+    store("a", now - 1, b"4")
+    assert recent.since("a", now - 600) == [b"4", b"late", b"3"]
+    assert recent.since("a", now - 2) == [b"4"]
+
+
 def test_feedback_holdout_gap_is_flagged(server, data, truth):
     http = client(server, "overfitter")
     http.post("/v1/submissions", json=body(data, truth["test"], idea="overfit"))

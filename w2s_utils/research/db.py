@@ -122,8 +122,7 @@ def make_engine(url: str | None = None) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
             cursor = connection.cursor()
-            if not memory:  # WAL + NORMAL: readers never block, commits skip one fsync
-                cursor.execute("PRAGMA journal_mode=WAL")
+            if not memory:  # with WAL (below): commits skip one fsync
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -131,6 +130,11 @@ def make_engine(url: str | None = None) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
+    if engine.dialect.name == "sqlite" and not memory:
+        # WAL (readers never block) is stored in the file: set it once, not on every new
+        # pooled connection, where it needs a lock and stalls behind concurrent writers.
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     return engine
 
 

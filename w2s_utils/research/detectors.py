@@ -51,14 +51,12 @@ def near_duplicates(hard: np.ndarray, recent: list[bytes], settings: DetectorSet
     """How many recent submissions differ from ``hard`` on a few (but not zero) examples."""
     packed = np.packbits(hard.astype(bool))
     limit = max(1, int(settings.probe_distance * len(hard)))
-    count = 0
-    for other in recent:
-        other_bits = np.frombuffer(other, dtype=np.uint8)
-        if other_bits.shape != packed.shape:
-            continue
-        distance = int(np.unpackbits(packed ^ other_bits).sum())
-        count += 0 < distance <= limit
-    return count
+    same_size = [other for other in recent if len(other) == len(packed)]
+    if not same_size:
+        return 0
+    others = np.frombuffer(b"".join(same_size), dtype=np.uint8).reshape(len(same_size), -1)
+    distances = np.unpackbits(others ^ packed, axis=1).sum(axis=1)
+    return int(((distances > 0) & (distances <= limit)).sum())
 
 
 def pgr_standard_error(accuracy: float, n: int, weak: float, ceiling: float) -> float:
