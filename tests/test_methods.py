@@ -183,6 +183,20 @@ def test_a_method_registered_at_run_time_needs_no_pipeline_change(cache):
         experiment(method="test_confidence_weighted", method_params={"power": -1})
 
 
+def test_relabel_hook_replaces_the_labels_on_pool_and_val(cache):
+    class Flipped(Method):
+        name = "test_flipped"
+
+        def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray]:
+            return {split: 1 - ctx.weak[split] for split in ("pool", "val")}
+
+    register(Flipped, replace=True)
+    naive = run(experiment(), progress=False)
+    flipped = run(experiment(method="test_flipped"), progress=False)
+    # Trained and selected on the mirrored labels, the student predicts the other class.
+    assert flipped["student_acc"] < 0.45 < 0.55 < naive["student_acc"]
+
+
 @pytest.mark.parametrize(("name", "params", "match"), [
     ("logconf", {"max_coef": 2}, "max_coef"),
     ("logconf", {"max_coeff": 0.3}, "max_coeff"),

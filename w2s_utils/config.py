@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .names import MethodName, ModelName, TaskName
 from .paths import project_root
 
 PROFILES = ("smoke", "default", "full")
@@ -28,32 +29,16 @@ class NotebookParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_models(names: list[str]) -> list[str]:
-    from .models import get_model
-
-    for name in names:
-        get_model(name)
-    return names
-
-
 class DataParams(NotebookParams):
     """Split sizes, balance and seed of one task."""
 
-    task: str = "tweets-sentiment"
+    task: TaskName = "tweets-sentiment"
     n_weak_train: int = Field(1000, ge=2)
     n_pool: int = Field(4000, ge=2)
     n_val: int = Field(500, ge=2)
     n_test: int = Field(3000, ge=2)
     n_holdout: int = Field(1000, ge=2)
     balanced: bool = True
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, value: str) -> str:
-        from .tasks import get_task
-
-        get_task(value)
-        return value
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -65,16 +50,11 @@ class ExperimentParams(DataParams):
     """A weak → strong pair, seeds and training budget, shared by the experiment notebooks."""
 
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    weak_model: str = "static64"
-    strong_model: str = "minilm-l6"
+    weak_model: ModelName = "static64"
+    strong_model: ModelName = "minilm-l6"
     finetune_epochs: float = Field(2.0, gt=0, le=20)
     max_length: int = Field(64, ge=8, le=512)
     progress: bool = True
-
-    @field_validator("weak_model", "strong_model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        return _check_models([value])[0]
 
     def experiment(self, regime: str = "linear_probe", **changes):
         """The pipeline ``Experiment`` these parameters describe (seed = first seed)."""
@@ -91,15 +71,10 @@ class ExperimentParams(DataParams):
 
 class DataNotebookParams(DataParams):
     seed: int = Field(0, ge=0)
-    ladder: list[str] = Field(default_factory=lambda: ["tfidf-logreg", "static64", "minilm-l3",
-                                                       "minilm-l6", "mpnet-base"])
+    ladder: list[ModelName] = Field(default_factory=lambda: [
+        "tfidf-logreg", "static64", "minilm-l3", "minilm-l6", "mpnet-base"])
     probe_train: int = Field(1000, ge=10, description="GT examples for the ladder probes")
     probe_test: int = Field(3000, ge=10)
-
-    @field_validator("ladder")
-    @classmethod
-    def _known_models(cls, value: list[str]) -> list[str]:
-        return _check_models(value)
 
 
 class QuickstartParams(ExperimentParams):
@@ -107,13 +82,8 @@ class QuickstartParams(ExperimentParams):
 
 
 class WeakSupervisorParams(ExperimentParams):
-    weak_models: list[str] = Field(default_factory=lambda: ["tfidf-logreg", "static64",
-                                                            "minilm-l3"], min_length=1)
-
-    @field_validator("weak_models")
-    @classmethod
-    def _known_models(cls, value: list[str]) -> list[str]:
-        return _check_models(value)
+    weak_models: list[ModelName] = Field(
+        default_factory=lambda: ["tfidf-logreg", "static64", "minilm-l3"], min_length=1)
 
 
 class StrongStudentParams(ExperimentParams):
@@ -121,22 +91,9 @@ class StrongStudentParams(ExperimentParams):
         default_factory=lambda: ["linear_probe", "finetune"], min_length=1)
 
 
-def _check_methods(names: list[str]) -> list[str]:
-    from .methods import get_method
-
-    for name in names:
-        get_method(name)
-    return names
-
-
 class MethodsParams(ExperimentParams):
-    probe_methods: list[str] = Field(default_factory=lambda: ["naive"], min_length=1)
-    finetune_methods: list[str] = Field(default_factory=lambda: ["naive", "logconf"])
-
-    @field_validator("probe_methods", "finetune_methods")
-    @classmethod
-    def _known_methods(cls, value: list[str]) -> list[str]:
-        return _check_methods(value)
+    probe_methods: list[MethodName] = Field(default_factory=lambda: ["naive"], min_length=1)
+    finetune_methods: list[MethodName] = Field(default_factory=lambda: ["naive", "logconf"])
 
 
 class AnalysisParams(ExperimentParams):
@@ -145,30 +102,24 @@ class AnalysisParams(ExperimentParams):
     ``weak_model``/``strong_model`` are the explorer's first choice.
     """
 
-    ladder: list[str] = Field(default_factory=lambda: ["static64", "minilm-l3", "minilm-l6",
-                                                       "mpnet-base"], min_length=2)
-    probe_methods: list[str] = Field(
+    ladder: list[ModelName] = Field(default_factory=lambda: [
+        "static64", "minilm-l3", "minilm-l6", "mpnet-base"], min_length=2)
+    probe_methods: list[MethodName] = Field(
         default_factory=lambda: ["naive", "logconf", "confident_filter"], min_length=1)
-    finetune_pairs: list[list[str]] = Field(
+    finetune_pairs: list[list[ModelName]] = Field(
         default_factory=lambda: [["static64", "minilm-l6"]],
         description="[weak, strong] pairs to fine-tune; [] for none")
-    finetune_methods: list[str] = Field(default_factory=lambda: ["naive"])
+    finetune_methods: list[MethodName] = Field(default_factory=lambda: ["naive"])
     backend: Literal["local", "ray"] = "local"
     workers: int = Field(1, ge=1)
     interactive: bool = False  # True in Jupyter: widget controls instead of a static figure
 
-    @field_validator("ladder")
-    @classmethod
-    def _known_models(cls, value: list[str]) -> list[str]:
-        return _check_models(value)
-
     @field_validator("finetune_pairs")
     @classmethod
-    def _known_pairs(cls, value: list[list[str]]) -> list[list[str]]:
+    def _pairs(cls, value: list[list[str]]) -> list[list[str]]:
         for pair in value:
             if len(pair) != 2:
                 raise ValueError(f"each pair is [weak, strong], got {pair}")
-            _check_models(pair)
         return value
 
     @field_validator("probe_methods", "finetune_methods")
@@ -176,7 +127,7 @@ class AnalysisParams(ExperimentParams):
     def _known_methods(cls, value: list[str]) -> list[str]:
         if value and "naive" not in value:
             raise ValueError("must include 'naive', the baseline every figure compares to")
-        return _check_methods(value)
+        return value
 
 
 class ResearcherParams(ExperimentParams):

@@ -16,14 +16,15 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import results
 from .cache import ArtifactStore, code_version, stage_key
 from .methods import StudentContext, get_method
 from .metrics import classification_metrics, pgr, summarize, weak_error_imitation
 from .models import embed, get_model, load_backbone, load_tokenizer
-from .tasks import SPLITS, TaskSplits, get_task, make_splits
+from .names import ModelName, TaskName
+from .tasks import SPLITS, TaskSplits, make_splits
 from .train import (
     FINETUNE_DEFAULTS,
     PROBE_DEFAULTS,
@@ -57,12 +58,12 @@ class Experiment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: str = "tweets-sentiment"
+    task: TaskName = "tweets-sentiment"
     sizes: SplitSizes = SplitSizes()
     balanced: bool = True
     seed: int = Field(0, ge=0)
-    weak_model: str = "static64"
-    strong_model: str = "minilm-l6"
+    weak_model: ModelName = "static64"
+    strong_model: ModelName = "minilm-l6"
     regime: Regime = "linear_probe"
     method: str = "naive"
     method_params: dict[str, Any] = Field(default_factory=dict)
@@ -78,18 +79,6 @@ class Experiment(BaseModel):
             given = data.get("method_params") or {}
             data = {**data, "method_params": method.Params(**given).model_dump(mode="json")}
         return data
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, value: str) -> str:
-        get_task(value)
-        return value
-
-    @field_validator("weak_model", "strong_model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        get_model(value)
-        return value
 
     @model_validator(mode="after")
     def _check_method(self) -> Experiment:

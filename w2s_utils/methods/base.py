@@ -84,6 +84,11 @@ class Method:
     def loss(self, ctx: StudentContext) -> Loss:
         return soft_cross_entropy
 
+    def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray] | None:
+        """New soft labels for ``pool`` (the targets) and ``val`` (checkpoint selection),
+        for methods that replace the weak labels; None keeps them."""
+        return None
+
     def targets(self, ctx: StudentContext) -> np.ndarray:
         return ctx.weak["pool"]
 
@@ -94,8 +99,11 @@ class Method:
         return None
 
     def run(self, ctx: StudentContext) -> TrainResult:
-        return ctx.fit(self.targets(ctx), loss=self.loss(ctx), weights=self.weights(ctx),
-                       subset=self.subset(ctx))
+        labels = self.relabel(ctx)
+        if labels is None:
+            labels = {"pool": self.targets(ctx), "val": None}
+        return ctx.fit(labels["pool"], val_targets=labels["val"], loss=self.loss(ctx),
+                       weights=self.weights(ctx), subset=self.subset(ctx))
 
 
 METHODS: Registry[type[Method]] = Registry("method")

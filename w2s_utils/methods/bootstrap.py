@@ -5,22 +5,15 @@ weak labels can correct some of them, and its labels then supervise the strong m
 """
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
-from ..models import get_model
-from ..train import TrainResult
+from ..names import ModelName
 from .base import Method, StudentContext, register
 
 
 class BootstrapParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    intermediate: str = "minilm-l3"  # linear probe on this model's features
-
-    @field_validator("intermediate")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        get_model(value)
-        return value
+    intermediate: ModelName = "minilm-l3"  # linear probe on this model's features
 
 
 @register
@@ -29,11 +22,7 @@ class Bootstrap(Method):
     description = "weak → intermediate linear probe → strong; the intermediate relabels pool/val"
     Params = BootstrapParams
 
-    def run(self, ctx: StudentContext) -> TrainResult:
-        labels = self.intermediate_labels(ctx)
-        return ctx.fit(labels["pool"], val_targets=labels["val"])
-
-    def intermediate_labels(self, ctx: StudentContext) -> dict[str, np.ndarray]:
+    def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray]:
         """The intermediate probe's P(y=1) on pool and val, trained on the weak labels."""
         learner = ctx.learner_for(ctx.params.intermediate)
         result = ctx.fit(ctx.weak["pool"], learner=learner, desc="intermediate")

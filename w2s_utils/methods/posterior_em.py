@@ -14,7 +14,6 @@ own weak label does not leak into its prior.
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..train import TrainResult
 from .base import Method, StudentContext, register
 from .probe import ProbeParams, probe_labels, strong_features
 
@@ -55,11 +54,7 @@ class PosteriorEM(Method):
     description = "train on P(y | weak, x) from EM over a strong-feature prior and weak noise"
     Params = PosteriorEMParams
 
-    def run(self, ctx: StudentContext) -> TrainResult:
-        targets = self.posteriors(ctx)
-        return ctx.fit(targets["pool"], val_targets=targets["val"])
-
-    def posteriors(self, ctx: StudentContext) -> dict[str, np.ndarray]:
+    def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray]:
         features, weak = strong_features(ctx), ctx.weak
         probe = ProbeParams(probe="logistic", c=ctx.params.c, folds=ctx.params.folds)
         current = weak["pool"]

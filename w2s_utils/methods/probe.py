@@ -14,7 +14,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from ..train import TrainResult
 from .base import Method, StudentContext, register
 
 
@@ -84,10 +83,9 @@ class ProbeRelabel(Method):
     description = "replace pool/val weak labels by a cross-fitted probe on strong features"
     Params = ProbeParams
 
-    def run(self, ctx: StudentContext) -> TrainResult:
-        labels = probe_labels(strong_features(ctx), ctx.weak["pool"], ctx.params,
-                              ctx.experiment.seed)
-        return ctx.fit(labels["pool"], val_targets=labels["val"])
+    def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray]:
+        return probe_labels(strong_features(ctx), ctx.weak["pool"], ctx.params,
+                            ctx.experiment.seed)
 
 
 @register

@@ -6,23 +6,15 @@ better teacher than any one. Each extra weak model is a probe trained on the
 """
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
-from ..models import get_model
-from ..train import TrainResult
+from ..names import ModelName
 from .base import Method, StudentContext, register
 
 
 class WeakEnsembleParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    weak_models: tuple[str, ...] = ("tfidf-logreg", "static64")  # joined with the weak model
-
-    @field_validator("weak_models")
-    @classmethod
-    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            get_model(name)
-        return value
+    weak_models: tuple[ModelName, ...] = ("tfidf-logreg", "static64")  # with the weak model
 
 
 @register
@@ -32,11 +24,7 @@ class WeakEnsemble(Method):
     Params = WeakEnsembleParams
     trains_weak_models = True
 
-    def run(self, ctx: StudentContext) -> TrainResult:
-        labels = self.ensemble_labels(ctx)
-        return ctx.fit(labels["pool"], val_targets=labels["val"])
-
-    def ensemble_labels(self, ctx: StudentContext) -> dict[str, np.ndarray]:
+    def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray]:
         from ..pipeline import weak_labels
 
         exp = ctx.experiment

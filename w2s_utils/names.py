@@ -1,0 +1,34 @@
+"""Pydantic field types for registry names: a typo fails validation, naming the closest
+valid name. One definition serves notebook parameters, experiments and method params."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+def _known_model(name: str) -> str:
+    from .models import get_model  # here, so that notebook parameters validate without torch
+
+    get_model(name)
+    return name
+
+
+def _known_task(name: str) -> str:
+    from .tasks import get_task
+
+    get_task(name)
+    return name
+
+
+def _known_method(name: str) -> str:
+    from .methods import get_method
+
+    get_method(name)
+    return name
+
+
+ModelName = Annotated[str, AfterValidator(_known_model)]
+TaskName = Annotated[str, AfterValidator(_known_task)]
+MethodName = Annotated[str, AfterValidator(_known_method)]
