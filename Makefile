@@ -42,8 +42,8 @@ nb: setup  ## make nb NB=03_strong_student PROFILE=smoke
 server: setup  ## the evaluation server on 127.0.0.1:8000 (dashboard at /, API docs at /docs)
 	$(VENV)/bin/w2s-server
 
-bench: setup  ## speed and memory: benchmarks/results.json and benchmarks/RESULTS.md
-	$(PY) benchmarks/run.py
+bench: setup  ## speed and memory: benchmarks/results.json and RESULTS.md (BENCH_ARGS=--default adds ~30 min)
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
