@@ -23,3 +23,24 @@ def fresh_cache(tmp_path, monkeypatch):
     """A cache of this test's own, for tests that count what gets computed."""
     monkeypatch.setenv("W2S_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def agent_server(tmp_path_factory):
+    """An evaluation server on a tiny linear-probe task (TF-IDF weak → static64 strong),
+    with a database of its own: what the agent and notebook-06 tests run against."""
+    from w2s_utils.pipeline import Experiment, SplitSizes
+    from w2s_utils.research.evaldata import EvalData
+    from w2s_utils.research.server import create_app, start_server_in_thread
+    from w2s_utils.train import TrainConfig
+
+    experiment = Experiment(
+        task="synthetic-sentiment",
+        sizes=SplitSizes(weak_train=200, pool=400, val=100, test=300, holdout=300),
+        weak_model="tfidf-logreg", strong_model="static64", regime="linear_probe",
+        probe=TrainConfig(epochs=5, batch_size=64, lr=2e-3, weight_decay=1e-2,
+                          warmup_frac=0.05))
+    data = EvalData.from_experiment(experiment, train_seeds=(0,))
+    url = f"sqlite:///{tmp_path_factory.mktemp('research') / 'server.sqlite'}"
+    with start_server_in_thread(create_app(data, url)) as running:
+        yield running

@@ -8,28 +8,10 @@ import pytest
 
 import w2s_utils.pipeline
 import w2s_utils.tasks
-from w2s_utils.pipeline import Experiment, SplitSizes
 from w2s_utils.research import agent as agent_module
 from w2s_utils.research.agent import Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
-from w2s_utils.research.evaldata import EvalData
 from w2s_utils.research.proposers import Proposal, Proposer, SearchProposer
-from w2s_utils.research.server import create_app, start_server_in_thread
-from w2s_utils.train import TrainConfig
-
-EXPERIMENT = Experiment(
-    task="synthetic-sentiment",
-    sizes=SplitSizes(weak_train=200, pool=400, val=100, test=300, holdout=300),
-    weak_model="tfidf-logreg", strong_model="static64", regime="linear_probe",
-    probe=TrainConfig(epochs=5, batch_size=64, lr=2e-3, weight_decay=1e-2, warmup_frac=0.05))
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = EvalData.from_experiment(EXPERIMENT, train_seeds=(0,))
-    url = f"sqlite:///{tmp_path_factory.mktemp('agent') / 'server.sqlite'}"
-    with start_server_in_thread(create_app(data, url)) as running:
-        yield running
 
 
 @pytest.fixture
@@ -44,9 +26,9 @@ def no_ground_truth(monkeypatch):
         monkeypatch.setattr(module, name, refuse)
 
 
-def test_agent_loop_runs_end_to_end(server, no_ground_truth):
-    key = server.create_key("search-agent", max_submissions=20, rate_per_minute=100)
-    with ResearchClient(server.base_url, key) as client:
+def test_agent_loop_runs_end_to_end(agent_server, no_ground_truth):
+    key = agent_server.create_key("search-agent", max_submissions=20, rate_per_minute=100)
+    with ResearchClient(agent_server.base_url, key) as client:
         agent = ResearchAgent(client, SearchProposer(seed=0))
         assert all((agent.splits[s].labels == -1).all() for s in ("pool", "val", "test"))
         assert len(agent.splits["weak_train"]) == 0
@@ -79,18 +61,18 @@ class NaiveProposer(Proposer):
                         hypothesis="hard weak labels might denoise the pool")
 
 
-def test_agent_stops_when_the_submission_budget_is_spent(server, no_ground_truth):
-    key = server.create_key("thrifty-agent", max_submissions=1, rate_per_minute=100)
-    with ResearchClient(server.base_url, key) as client:
+def test_agent_stops_when_the_submission_budget_is_spent(agent_server, no_ground_truth):
+    key = agent_server.create_key("thrifty-agent", max_submissions=1, rate_per_minute=100)
+    with ResearchClient(agent_server.base_url, key) as client:
         report = ResearchAgent(client, NaiveProposer()).run(
             Budget(iterations=3, wall_seconds=300, holdout_ideas=0))
     assert [a.proposal.idea for a in report.scored()] == ["thrifty-0"]
     assert report.holdout == []
 
 
-def test_agent_cli(server, capsys):
-    key = server.create_key("cli-agent", max_submissions=5, rate_per_minute=100)
-    agent_module.main(["--server", server.base_url, "--key", key, "--iterations", "1",
+def test_agent_cli(agent_server, capsys):
+    key = agent_server.create_key("cli-agent", max_submissions=5, rate_per_minute=100)
+    agent_module.main(["--server", agent_server.base_url, "--key", key, "--iterations", "1",
                        "--holdout-ideas", "0"])
     out = json.loads(capsys.readouterr().out)
     assert len(out["attempts"]) == 1

@@ -6,20 +6,10 @@ import numpy as np
 import pytest
 
 from w2s_utils.config import ParameterError, validate
-from w2s_utils.pipeline import Experiment, SplitSizes
 from w2s_utils.research import demo
 from w2s_utils.research.agent import AgentReport, Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
-from w2s_utils.research.evaldata import EvalData
 from w2s_utils.research.proposers import Proposal, Proposer, SearchProposer
-from w2s_utils.research.server import create_app, start_server_in_thread
-from w2s_utils.train import TrainConfig
-
-EXPERIMENT = Experiment(
-    task="synthetic-sentiment",
-    sizes=SplitSizes(weak_train=200, pool=400, val=100, test=300, holdout=300),
-    weak_model="tfidf-logreg", strong_model="static64", regime="linear_probe",
-    probe=TrainConfig(epochs=5, batch_size=64, lr=2e-3, weight_decay=1e-2, warmup_frac=0.05))
 
 
 class HardOrSoft(Proposer):
@@ -32,22 +22,14 @@ class HardOrSoft(Proposer):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = EvalData.from_experiment(EXPERIMENT, train_seeds=(0,))
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'server.sqlite'}"
-    with start_server_in_thread(create_app(data, url)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def run(server):
+def run(agent_server):
     """A two-iteration agent run, its naive baseline and the hacks, as the notebook does."""
-    clients = {name: ResearchClient(server.base_url, server.create_key(
+    clients = {name: ResearchClient(agent_server.base_url, agent_server.create_key(
         name, rate_per_minute=1000, max_holdout=2)) for name in ("agent", "baseline", "hacker")}
     agent = ResearchAgent(clients["agent"], HardOrSoft())
     naive = demo.naive_baseline(agent, clients["baseline"])
     report = agent.run(Budget(iterations=2, wall_seconds=300, holdout_ideas=2))
-    hacks = demo.submit_hacks(clients["hacker"], server.app.state.data, seed=0)
+    hacks = demo.submit_hacks(clients["hacker"], agent_server.app.state.data, seed=0)
     yield naive, report, hacks, clients
     for client in clients.values():
         client.close()
@@ -75,9 +57,9 @@ def test_hacks_are_flagged_or_refused(run):
     assert "Refused outright: score-training-split" in verdict
 
 
-def test_tables_figures_and_verdicts_follow_the_run(run, server):
+def test_tables_figures_and_verdicts_follow_the_run(run, agent_server):
     naive, report, _, clients = run
-    baselines = server.app.state.data.baselines
+    baselines = agent_server.app.state.data.baselines
     attempts = demo.attempts_frame(report)
     assert list(attempts.index) == [1, 2]
     assert attempts["best_so_far"].is_monotonic_increasing

@@ -93,28 +93,38 @@ def expected_calibration_error(labels, probs, bins: int = 10) -> float:
     return float(error)
 
 
+def interval_side(mean: float, half: float, other: float, other_half: float) -> int:
+    """+1 if ``mean ± half`` lies wholly above ``other ± other_half``, -1 if wholly below,
+    0 if the intervals overlap (no reliable difference)."""
+    if mean - half > other + other_half:
+        return 1
+    if mean + half < other - other_half:
+        return -1
+    return 0
+
+
 def compare_to_baseline(table: pd.DataFrame, baseline: str = "naive", by: str = "regime",
                         metric: str = "pgr") -> pd.DataFrame:
     """One honest verdict per method: helped / hurt / no clear difference vs the baseline.
 
-    'helped' (or 'hurt') only when the 95% intervals of the two means do not overlap.
+    'helped' (or 'hurt') only when the 95% intervals of the two means do not overlap;
+    without an interval (one seed) there is no verdict.
     """
     rows = []
     for group, part in table.groupby(by, sort=False):
         base = part[part["method"] == baseline]
         if base.empty:
             continue
-        b_mean, b_half = base[metric].iloc[0], np.nan_to_num(base[f"{metric}_ci95"].iloc[0])
+        b_mean, b_half = base[metric].iloc[0], base[f"{metric}_ci95"].iloc[0]
         for _, row in part.iterrows():
             if row["method"] == baseline:
                 continue
-            mean, half = row[metric], np.nan_to_num(row[f"{metric}_ci95"])
-            if mean - half > b_mean + b_half:
-                verdict = "helped"
-            elif mean + half < b_mean - b_half:
-                verdict = "hurt"
+            mean, half = row[metric], row[f"{metric}_ci95"]
+            if np.isnan(half) or np.isnan(b_half):
+                verdict = "no interval (one seed)"
             else:
-                verdict = "no clear difference"
+                verdict = {1: "helped", -1: "hurt", 0: "no clear difference"}[
+                    interval_side(mean, half, b_mean, b_half)]
             rows.append({by: group, "method": row["method"], metric: round(mean, 3),
                          f"{baseline} {metric}": round(b_mean, 3),
                          "difference": round(mean - b_mean, 3), "verdict": verdict})

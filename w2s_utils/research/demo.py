@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ..metrics import interval_side
 from ..pipeline import ceiling
 from .agent import AgentReport, ResearchAgent
 from .client import ResearchClient, ServerError
@@ -224,19 +225,14 @@ def search_verdict(attempts: pd.DataFrame, naive: dict, baselines: Baselines,
 
 def holdout_verdict(blind: pd.DataFrame) -> str:
     agent, naive = blind[blind["who"] == "agent"], blind[blind["who"] == "naive"].iloc[0]
-    if agent.empty or agent["holdout_pgr"].isna().all() or pd.isna(naive["holdout_pgr"]):
+    pick = None if agent.empty else agent.iloc[0]  # the agent's pick: best by feedback
+    if pick is None or pd.isna(pick["holdout_pgr"]) or pd.isna(naive["holdout_pgr"]):
         return "No blind holdout comparison was possible in this run."
-    pick = agent.iloc[0]  # the agent's pick: its best idea by feedback
-    low, high = pick["holdout_pgr"] - pick["holdout_ci95"], pick["holdout_pgr"] + \
-        pick["holdout_ci95"]
-    n_low, n_high = naive["holdout_pgr"] - naive["holdout_ci95"], naive["holdout_pgr"] + \
-        naive["holdout_ci95"]
-    if low > n_high:
-        verdict = "the intervals do not overlap: the agent's pick beat naive"
-    elif high < n_low:
-        verdict = "the intervals do not overlap: the agent's pick is worse than naive"
-    else:
-        verdict = "the 95% intervals overlap: no reliable difference from naive"
+    verdict = {1: "the intervals do not overlap: the agent's pick beat naive",
+               -1: "the intervals do not overlap: the agent's pick is worse than naive",
+               0: "the 95% intervals overlap: no reliable difference from naive"}[
+        interval_side(pick["holdout_pgr"], pick["holdout_ci95"], naive["holdout_pgr"],
+                      naive["holdout_ci95"])]
     flagged = int(agent["flags"].str.contains("holdout_gap").sum())
     return (f"On the blind holdout the agent's pick {pick.name} scored "
             f"{pick['holdout_pgr']:.3f} ± {pick['holdout_ci95']:.3f} (feedback "
