@@ -25,11 +25,11 @@ class HardOrSoft(Proposer):
 def run(agent_server):
     """A two-iteration agent run, its naive baseline and the hacks, as the notebook does."""
     clients = {name: ResearchClient(agent_server.base_url, agent_server.create_key(
-        name, rate_per_minute=1000, max_holdout=2)) for name in ("agent", "baseline", "hacker")}
+        name, rate_per_minute=1000, max_holdout=2)) for name in ("agent", "baseline")}
     agent = ResearchAgent(clients["agent"], HardOrSoft())
     naive = demo.naive_baseline(agent, clients["baseline"])
     report = agent.run(Budget(iterations=2, wall_seconds=300, holdout_ideas=2))
-    hacks = demo.submit_hacks(clients["hacker"], agent_server.app.state.data, seed=0)
+    hacks = demo.submit_hacks(agent_server, agent_server.app.state.data, seed=0)
     yield naive, report, hacks, clients
     for client in clients.values():
         client.close()
@@ -48,13 +48,18 @@ def test_hacks_are_flagged_or_refused(run):
     _, _, hacks, _ = run
     assert hacks.loc["most-common-answer", "flags"] == "constant"
     assert "ignores_weak" in hacks.loc["answer-key", "flags"]
-    assert hacks.loc["answer-key", "feedback_pgr"] > 0.8
+    assert hacks.loc["answer-key", "feedback_pgr"] > 0.6
+    assert "skips_teacher" in hacks.loc["skip-teacher", "flags"]
     assert "probing" in hacks.loc["read-off-answers", "flags"]
+    assert "moved on 0 of" in hacks.loc["read-off-answers", "server"]
     assert hacks.loc["score-training-split", "server"].startswith("refused, HTTP 422")
+    control = hacks.loc["copy-the-teacher"]
+    assert control["control"] and control["flags"] == "" and control["feedback_pgr"] == 0
     verdict = demo.hack_verdict(hacks)
     flagged = int((hacks["flags"] != "").sum())
-    assert f"flagged {flagged} of the 4 scored hacks" in verdict
+    assert flagged == 4 and "flagged 4 of the 4 scored hacks" in verdict
     assert "Refused outright: score-training-split" in verdict
+    assert "The control copy-the-teacher scored PGR 0.000 with no flag" in verdict
 
 
 def test_tables_figures_and_verdicts_follow_the_run(run, agent_server):
@@ -65,7 +70,8 @@ def test_tables_figures_and_verdicts_follow_the_run(run, agent_server):
     assert attempts["best_so_far"].is_monotonic_increasing
     assert attempts.loc[2, "best_so_far"] == attempts["feedback_pgr"].max()
     blind = demo.blind_frame(naive, report, baselines)
-    assert list(blind["who"]) == ["naive", "agent", "agent"]
+    climbed = int(attempts["new_best"].sum())  # only ideas with a score of their own
+    assert 1 <= climbed and list(blind["who"]) == ["naive"] + ["agent"] * climbed
     assert np.allclose(blind["drop"], blind["feedback_pgr"] - blind["holdout_pgr"])
     assert (blind["holdout_ci95"] > 0).all()
 
@@ -77,7 +83,7 @@ def test_tables_figures_and_verdicts_follow_the_run(run, agent_server):
         demo.holdout_verdict(blind)
 
     board = demo.leaderboard_frame(clients["agent"].leaderboard())
-    assert {"agent", "baseline", "hacker"} <= set(board["agent"])
+    assert {"agent", "baseline", "hacker:skip-teacher"} <= set(board["agent"])
     assert "constant" in board.loc[board["idea"] == "most-common-answer", "flags"].iloc[0]
     findings = demo.findings_frame(clients["agent"].findings())
     assert len(findings) == 2 + len(report.holdout) and findings["server_pgr"].notna().sum() == 2

@@ -1,5 +1,6 @@
-"""The evaluation server over real HTTP: auth, validation, no label leaks, holdout rules,
-server-only leaderboard, hack detectors, budgets, admin CLI, an API fuzz and a load test."""
+"""The evaluation server over real HTTP: auth, validation, no label leaks, the ladder,
+holdout rules, server-only leaderboard, hack detectors, budgets per agent, storage, admin
+CLI, an API fuzz and a load test. Attacks on the scores are in test_research_attacks.py."""
 
 import json
 import os
@@ -41,7 +42,7 @@ def data():
 @pytest.fixture(scope="module")
 def server(data, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('research') / 'server.sqlite'}"
-    app = create_app(data, url, ServerSettings(max_body_bytes=MAX_BODY))
+    app = create_app(data, url, ServerSettings(max_body_bytes=MAX_BODY, dashboard_ttl_s=0))
     with start_server_in_thread(app) as running:
         yield running
 
@@ -67,9 +68,15 @@ def body(data, probs=None, split="test", idea="idea", **extra) -> dict:
 
 
 def accuracy_pgr(data, truth, probs, split="test"):
-    acc = float(((np.asarray(probs) > 0.5) == truth[split]).mean())
-    base = data.baselines
-    return acc, (acc - base.weak[split]) / (base.ceiling[split] - base.weak[split])
+    """Accuracy and PGR as the server releases a new best: on the ladder's grid, against
+    the served (rounded) baselines."""
+    from w2s_utils.research.detectors import ladder_step, on_grid
+
+    exact = float(((np.asarray(probs) > 0.5) == truth[split]).mean())
+    weak, ceiling = (round(data.baselines.weak[split], 3),
+                     round(data.baselines.ceiling[split], 3))
+    acc = on_grid(exact, weak, ladder_step(len(truth[split])))
+    return acc, (acc - weak) / (ceiling - weak)
 
 
 def assert_no_leak(payload, truth) -> None:
@@ -191,17 +198,20 @@ def test_rejections_are_counted_per_key(server, data):
 
 
 def test_scores_match_ground_truth_for_probabilities_and_hard_labels(server, data, truth):
-    http = client(server)
     rng = np.random.default_rng(0)
     for probs in (rng.random(300), (rng.random(300) > 0.5).astype(int)):
+        http = client(server)  # a fresh agent: its first submission always climbs
         response = http.post("/v1/submissions", json=body(data, probs))
         assert response.status_code == 201, response.text
         score = response.json()
         acc, pgr = accuracy_pgr(data, truth, probs)
-        assert score["accuracy"] == pytest.approx(acc, abs=1e-3)
+        assert score["new_best"] and score["step"] == pytest.approx(300**-0.5, abs=1e-6)
+        assert score["accuracy"] == pytest.approx(acc, abs=1e-6)
         assert score["pgr"] == pytest.approx(pgr, abs=1e-3)
         assert set(score) == {"submission_id", "agent", "idea", "split", "n", "accuracy", "pgr",
-                              "flags", "created", "submissions_left"}
+                              "new_best", "step", "flags", "created", "submissions_left"}
+        again = http.post("/v1/submissions", json=body(data, probs)).json()
+        assert not again["new_best"] and again["accuracy"] == score["accuracy"]
 
 
 def test_order_of_ids_does_not_matter(server, data, truth):
@@ -212,7 +222,7 @@ def test_order_of_ids_does_not_matter(server, data, truth):
                 "predictions": [submission["predictions"][i] for i in order]}
     first = http.post("/v1/submissions", json=submission).json()
     second = http.post("/v1/submissions", json=shuffled).json()
-    assert first["accuracy"] == second["accuracy"] == 1.0
+    assert first["accuracy"] == second["accuracy"] > 0.95
 
 
 def test_labels_never_leak(server, data, truth):
@@ -244,7 +254,8 @@ def test_one_holdout_scoring_per_idea(server, data, truth):
     assert response.status_code == 409 and "feedback" in response.text
     assert http.post("/v1/submissions", json=body(data, idea="first")).status_code == 201
     scored = http.post("/v1/holdout", json=holdout)
-    assert scored.status_code == 201 and scored.json()["accuracy"] == 1.0
+    assert scored.status_code == 201 and scored.json()["accuracy"] > 0.95
+    assert scored.json()["pgr_low"] < scored.json()["pgr"] < scored.json()["pgr_high"]
     again = http.post("/v1/holdout", json=holdout)
     assert again.status_code == 409 and "one blind" in again.text
     for idea in ("second", "third"):
@@ -289,11 +300,14 @@ def test_leaderboard_comes_from_server_scores_only(server, data, truth):
     mine = [e for e in http.get("/v1/leaderboard").json() if e["agent"] == "honest-agent"]
     assert [e["idea"] for e in mine] == ["real"]
     assert mine[0]["best_feedback_pgr"] == pytest.approx(pgr, abs=1e-3)
-    assert mine[0]["best_feedback_accuracy"] == pytest.approx(acc, abs=1e-3)
+    assert mine[0]["best_feedback_accuracy"] == pytest.approx(acc, abs=1e-6)
     board = http.get("/v1/leaderboard").json()
     assert [e["rank"] for e in board] == list(range(1, len(board) + 1))
-    with_holdout = [e["holdout_pgr"] is not None for e in board]
-    assert with_holdout == sorted(with_holdout, reverse=True)  # blind scores rank first
+    flagged = [bool(e["flags"]) for e in board]
+    assert flagged == sorted(flagged)  # clean entries rank first
+    clean = [e["holdout_pgr_low"] is not None for e in board if not e["flags"]]
+    assert clean == sorted(clean, reverse=True)  # then blind scores
+    assert all("holdout_pgr" not in e and "holdout_accuracy" not in e for e in board)
 
 
 def test_findings_forum(server, data):
@@ -342,8 +356,11 @@ def test_weak_ignoring_submission_is_flagged(server, data, truth):
     assert "constant" not in score["flags"]
     weak_like = data.scored["test"].weak_hard.copy()  # a student that copied the weak model
     wrong = np.flatnonzero(weak_like != labels)
-    weak_like[wrong[: len(wrong) // 2]] = labels[wrong[: len(wrong) // 2]]
-    honest = http.post("/v1/submissions", json=body(data, weak_like, idea="student")).json()
+    gap = data.baselines.ceiling["test"] - data.baselines.weak["test"]
+    fixed = wrong[: round(0.6 * gap * len(labels))]  # recovers ~60% of the gap
+    weak_like[fixed] = labels[fixed]
+    student = client(server, "student-agent")
+    honest = student.post("/v1/submissions", json=body(data, weak_like, idea="student")).json()
     assert honest["pgr"] > 0.3 and honest["flags"] == []
     entry = next(e for e in http.get("/v1/leaderboard").json() if e["idea"] == "oracle")
     assert "ignores_weak" in entry["flags"]
@@ -373,38 +390,56 @@ def test_near_duplicates_count_small_nonzero_distances():
     assert near_duplicates(hard, [], DetectorSettings()) == 0
 
 
-def test_recent_predictions_see_other_writers_and_the_window(tmp_path):
-    """The probing detector's cache must stay exact when another process writes too."""
-    from sqlalchemy import select
+def test_prediction_history_sees_other_writers_and_the_whole_history(tmp_path):
+    """The probing detector's cache must stay exact when another process writes too, and
+    keep every earlier submission of the agent (not only the latest few)."""
+    from w2s_utils.research.db import make_secret_engine
+    from w2s_utils.research.server import PredictionHistory
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    mine, other = PredictionHistory(make_secret_engine(url)), PredictionHistory(
+        make_secret_engine(url))  # two server processes on one database
+    rows = [np.eye(1, 16, k, dtype=np.int64)[0] for k in range(16)]
+    for k in range(70):
+        (mine if k % 2 else other).add("a", "test", rows[k % 16])
+    other.add("b", "test", rows[0])
+    other.add("a", "holdout", rows[0])
+    assert len(mine.rows("a", "test", 2)) == 70  # all of them, oldest first
+    mine.add("a", "test", rows[3])
+    other.add("a", "test", rows[4])
+    history = mine.rows("a", "test", 2)
+    assert len(history) == 72 and (np.unpackbits(history[-1])[:16] == rows[4]).all()
+    assert len(mine.rows("a", "holdout", 2)) == 1 and len(mine.rows("b", "test", 2)) == 1
+
+
+def test_database_files_are_private_and_hold_no_predictions_or_exact_scores(server, data,
+                                                                          truth):
+    """Mode 0600; the main database stores released scores only, no prediction vectors:
+    least squares over its rows has nothing to work with."""
+    from sqlalchemy import inspect, select
     from sqlalchemy.orm import Session
 
-    from w2s_utils.research.db import ApiKey, Submission, create_key, make_engine
-    from w2s_utils.research.server import RecentPredictions
+    from w2s_utils.research.db import Submission
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    create_key(engine, "a")
-    create_key(engine, "b")
-
-    def store(agent, created, hard):  # a write that bypasses the cache ("another process")
-        with Session(engine) as session, session.begin():
-            key_id = session.scalar(select(ApiKey.id).where(ApiKey.agent == agent))
-            session.add(Submission(key_id=key_id, agent=agent, idea="i", created=created, n=8,
-                                   accuracy=0.5, pgr=None, weak_agreement=0.5, hard=hard,
-                                   config="{}", flags="[]"))
-
-    recent = RecentPredictions(engine, history=3)
-    now = time.time()
-    store("a", now - 1000, b"old")
-    store("a", now - 5, b"1")
-    store("b", now - 4, b"other agent")
-    assert recent.since("a", now - 600) == [b"1"]
-    store("a", now - 3, b"2")
-    store("a", now - 3, b"3")  # same timestamp as the previous one
-    store("a", now - 10, b"late")  # committed last, stamped earlier: a slow request
-    assert recent.since("a", now - 600) == [b"late", b"3", b"2"]  # at most `history`
-    store("a", now - 1, b"4")
-    assert recent.since("a", now - 600) == [b"4", b"late", b"3"]
-    assert recent.since("a", now - 2) == [b"4"]
+    path = Path(server.app.state.engine.url.database)
+    secret = path.with_name(path.name + ".predictions.sqlite")
+    http = client(server, "storage-agent")
+    rng = np.random.default_rng(9)
+    exact = []
+    for _ in range(5):
+        probs = rng.random(300)
+        exact.append(float(((probs > 0.5) == truth["test"]).mean()))
+        assert http.post("/v1/submissions", json=body(data, probs)).status_code == 201
+    for file in (path, secret):
+        assert file.exists() and file.stat().st_mode & 0o777 == 0o600, file
+    columns = {c["name"] for c in inspect(server.app.state.engine).get_columns("submissions")}
+    assert not {"hard", "predictions", "weak_agreement"} & columns
+    with Session(server.app.state.engine) as session:
+        stored = session.scalars(select(Submission.accuracy)
+                                 .where(Submission.agent == "storage-agent")).all()
+    step, weak = 300**-0.5, round(data.baselines.weak["test"], 3)
+    assert len(set(stored)) == 1  # the ladder's first value, repeated
+    assert all(abs((a - weak) / step - round((a - weak) / step)) < 1e-4 for a in stored)
 
 
 def test_feedback_holdout_gap_is_flagged(server, data, truth):
@@ -457,6 +492,18 @@ def test_admin_cli_issues_hashed_keys(data, tmp_path):
     bad = subprocess.run(command + ["create-key", "--agent", "bad name"], capture_output=True,
                          text=True, env=env)
     assert bad.returncode == 2 and "agent names" in bad.stderr
+    for flag, value in (("--max-submissions", str(10**29)), ("--max-holdout", "-1"),
+                        ("--rate-per-minute", str(2**31))):
+        huge = subprocess.run(command + ["create-key", "--agent", "cli-agent", flag, value],
+                              capture_output=True, text=True, env=env)
+        assert huge.returncode == 2 and "between 0 and" in huge.stderr, huge.stderr
+        assert "Traceback" not in huge.stderr
+    second = subprocess.run(command + ["create-key", "--agent", "cli-agent"],
+                            capture_output=True, text=True, env=env, check=True).stdout.strip()
+    assert second.startswith("w2s_") and second != key
+    listed = subprocess.run(command + ["list-keys"], capture_output=True, text=True, env=env,
+                            check=True).stdout
+    assert listed.count("0/3") == 2  # the second key shares the agent's budget
     with start_server_in_thread(create_app(data, url)) as running:
         headers = {"Authorization": f"Bearer {key}"}
         response = httpx.post(f"{running.base_url}/v1/submissions", json=body(data),

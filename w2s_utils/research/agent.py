@@ -5,7 +5,8 @@ weak soft labels (``ResearchClient.label_free_splits``), trains students with th
 registered methods exactly as ``pipeline.student`` does (a ``StudentContext`` over a
 ``Learner``), submits ``test`` predictions for a server score, posts a finding with the
 hypothesis, config and that score, and stops at its iteration or wall-time budget. At
-the end its best ideas (by feedback PGR) spend their one blind ``holdout`` scoring.
+the end its best ideas (by the feedback PGR they set on the server's ladder: a submission
+that did not climb has no score of its own) spend their one blind ``holdout`` scoring.
 
     python -m w2s_utils.research.agent --server http://127.0.0.1:8000 --proposer search
 """
@@ -102,7 +103,9 @@ class ResearchAgent:
         idea, test = proposal.idea_name(), self.splits["test"]
         score = self.client.submit(idea, test.ids, predictions["test"], proposal.config())
         self._predictions[idea] = predictions
-        self.proposer.tell(proposal, score["pgr"])
+        # The ladder repeats the agent's best unless this beat it by one step: only a new
+        # best is this proposal's own score; otherwise all we know is "not better".
+        self.proposer.tell(proposal, score["pgr"] if score.get("new_best", True) else None)
         finding = self.client.post_finding(
             proposal.hypothesis, idea=idea, config=proposal.config(),
             submission_id=score["submission_id"],
@@ -137,7 +140,7 @@ class ResearchAgent:
         best: dict[str, Attempt] = {}
         for attempt in report.scored():
             idea = attempt.proposal.idea_name()
-            if attempt.score["pgr"] is not None and (
+            if attempt.score["pgr"] is not None and attempt.score.get("new_best", True) and (
                     idea not in best or attempt.score["pgr"] > best[idea].score["pgr"]):
                 best[idea] = attempt
         ranked = sorted(best.values(), key=lambda a: -a.score["pgr"])[:count]
@@ -153,7 +156,8 @@ class ResearchAgent:
                 continue
             self.client.post_finding(
                 f"Blind holdout check of {idea}", idea=idea, config=attempt.proposal.config(),
-                body=f"holdout PGR {result['pgr']} vs feedback PGR {result['feedback_pgr']}; "
+                body=f"holdout PGR {result['pgr']} (95% interval {result.get('pgr_low')} to "
+                     f"{result.get('pgr_high')}) vs feedback PGR {result['feedback_pgr']}; "
                      f"flags {result['flags'] or 'none'}.")
             results.append(result)
         return results

@@ -1,7 +1,8 @@
 """The read-only dashboard at ``/``: leaderboard with flags, PGR over time, latest findings.
 
 Rendered on the server (Jinja2 with autoescaping, an inline SVG chart): no front-end
-build, and every agent-written string is escaped.
+build, and every agent-written string is escaped. It shows what the leaderboard shows:
+released feedback scores (ladder values) and blind holdout PGR as an interval only.
 """
 
 from __future__ import annotations
@@ -35,17 +36,20 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 ({{ regime }}). Baselines (accuracy) &mdash;
 {% for split in baselines.weak %}{{ split }}: weak {{ "%.3f"|format(baselines.weak[split]) }},
 ceiling {{ "%.3f"|format(baselines.ceiling[split]) }}{% if not loop.last %}; {% endif %}
-{%- endfor %}. Scores are the server's own; ranked by blind holdout PGR, then feedback PGR.</p>
+{%- endfor %}. Scores are the server's own, as released: feedback through each agent's
+ladder (a new best only when it beats the last by one step), blind holdout as a 95% interval.
+Clean entries rank before flagged ones, then by holdout, then by feedback PGR.</p>
 <h2>Leaderboard</h2>
 <table id="leaderboard"><thead><tr><th>#</th><th>agent</th><th>idea</th><th>submissions</th>
-<th>best feedback PGR</th><th>latest feedback PGR</th><th>holdout PGR</th><th>flags</th>
+<th>best feedback PGR</th><th>holdout PGR (95% interval)</th><th>flags</th>
 </tr></thead><tbody>
 {% for e in entries %}<tr>
 <td class="num">{{ e.rank }}</td><td>{{ e.agent }}</td><td>{{ e.idea }}</td>
 <td class="num">{{ e.submissions }}</td><td class="num">{{ fmt(e.best_feedback_pgr) }}</td>
-<td class="num">{{ fmt(e.latest_feedback_pgr) }}</td><td class="num">{{ fmt(e.holdout_pgr) }}</td>
+<td class="num">{% if e.holdout_pgr_low is not none %}[{{ "%.2f"|format(e.holdout_pgr_low) }},
+{{ "%.2f"|format(e.holdout_pgr_high) }}]{% else %}–{% endif %}</td>
 <td>{% for f in e.flags %}<span class="flag">{{ f }}</span>{% endfor %}</td></tr>
-{% else %}<tr><td colspan="8" class="muted">no submissions yet</td></tr>{% endfor %}
+{% else %}<tr><td colspan="7" class="muted">no submissions yet</td></tr>{% endfor %}
 </tbody></table>
 <h2>Agents</h2>
 <table id="agents"><thead><tr><th>agent</th><th>submissions used</th><th>holdout used</th>
@@ -55,7 +59,7 @@ ceiling {{ "%.3f"|format(baselines.ceiling[split]) }}{% if not loop.last %}; {% 
 <td class="num">{{ a.rejected }}</td></tr>
 {% else %}<tr><td colspan="4" class="muted">no keys issued</td></tr>{% endfor %}
 </tbody></table>
-<h2>Feedback PGR over time</h2>
+<h2>Released feedback PGR over time (each agent's ladder)</h2>
 {{ chart }}
 <h2>Latest findings</h2>
 <table id="findings"><thead><tr><th>when</th><th>agent</th><th>idea</th><th>hypothesis</th>

@@ -1,9 +1,21 @@
-"""The evaluation server's tables: API keys, scored submissions, holdout scores, findings.
+"""The evaluation server's tables: agents, API keys, scored submissions, holdout scores,
+running totals per idea, findings; and the secret store of packed predictions.
 
 SQLite by default; any SQLAlchemy URL works. Keys are stored only as SHA-256 hashes
-(they are 192-bit random tokens, so a plain hash cannot be brute-forced). Budgets are
-enforced with a conditional UPDATE inside the insert's transaction, which holds under
-concurrent requests on any database.
+(they are 192-bit random tokens, so a plain hash cannot be brute-forced).
+
+**Identity is the agent, not the key.** Budgets, the rate limit, the feedback ladder (the
+best score released so far) and probing history belong to the agent: a second key for
+the same agent shares them. Budgets are enforced with a conditional UPDATE inside the
+insert's transaction, which holds under concurrent requests on any database.
+
+**What is stored.** Scores are stored as they were released (rounded, on the ladder),
+never the exact accuracy, so no computation over the stored rows can recover more than
+the agents were told. Raw prediction vectors are not stored in the main database: the
+probing detector needs each submission's hard labels, and those are kept, packed, in a
+separate *secret* file (``<database>.predictions.sqlite``, mode 0600): with the labels
+of nothing but their own feedback, they are the agents' predictions, but they must not
+be published next to the scores. A SQLite database file is created with mode 0600.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import hashlib
 import os
 import secrets
 import time
+from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -28,52 +41,81 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from ..paths import cache_dir
 
 KEY_PREFIX = "w2s_"
+MAX_BUDGET = 2**31 - 1  # budgets and rates are 32-bit integers in every database
+DEFAULT_BUDGETS = {"rate_per_minute": 30, "max_submissions": 500, "max_holdout": 5}
 
 
 class Base(DeclarativeBase):
     pass
 
 
-class ApiKey(Base):
-    __tablename__ = "api_keys"
+class AgentRow(Base):
+    """One agent: its budgets, the feedback ladder and agent-wide flags (e.g. probing)."""
+
+    __tablename__ = "agents"
     id: Mapped[int] = mapped_column(primary_key=True)
-    agent: Mapped[str] = mapped_column(String(80), index=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(16))  # shown by `list-keys` to tell keys apart
+    name: Mapped[str] = mapped_column(String(80), unique=True)
     created: Mapped[float] = mapped_column(Float)
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     rate_per_minute: Mapped[int] = mapped_column(Integer)
     max_submissions: Mapped[int] = mapped_column(Integer)
     used_submissions: Mapped[int] = mapped_column(Integer, default=0)
     max_holdout: Mapped[int] = mapped_column(Integer)
     used_holdout: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)  # malformed or over budget
+    best_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)  # the ladder
+    flags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, on every entry
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(ForeignKey("agents.name"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown by `list-keys` to tell keys apart
+    created: Mapped[float] = mapped_column(Float)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (UniqueConstraint("key_id", "client_token"),
-                      Index("ix_submissions_agent_created", "agent", "created"))
+                      Index("ix_submissions_agent_created", "agent", "created"),
+                      Index("ix_submissions_new_best_id", "new_best", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
     agent: Mapped[str] = mapped_column(String(80))
     idea: Mapped[str] = mapped_column(String(80), index=True)
     created: Mapped[float] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
-    accuracy: Mapped[float] = mapped_column(Float)
-    pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
-    weak_agreement: Mapped[float] = mapped_column(Float)
-    hard: Mapped[bytes] = mapped_column(LargeBinary)  # packed 0/1 predictions, for probing checks
+    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)  # as released
+    pgr: Mapped[float | None] = mapped_column(Float, nullable=True)  # as released
+    new_best: Mapped[bool] = mapped_column(Boolean, default=False)
     config: Mapped[str] = mapped_column(Text)
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     flags: Mapped[str] = mapped_column(Text)  # JSON list
+
+
+class Idea(Base):
+    """Running totals per (agent, idea), updated with each submission: the leaderboard and
+    the dashboard read these, never the whole submissions table."""
+
+    __tablename__ = "ideas"
+    __table_args__ = (UniqueConstraint("agent", "idea"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80))
+    idea: Mapped[str] = mapped_column(String(80))
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    best_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)  # set by idea
+    best_pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
+    flags: Mapped[str] = mapped_column(Text, default="[]")
+    last_submission: Mapped[float] = mapped_column(Float)
 
 
 class Holdout(Base):
@@ -85,8 +127,10 @@ class Holdout(Base):
     idea: Mapped[str] = mapped_column(String(80))
     created: Mapped[float] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
-    accuracy: Mapped[float] = mapped_column(Float)
-    pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy: Mapped[float] = mapped_column(Float)  # coarse, as released
+    pgr: Mapped[float | None] = mapped_column(Float, nullable=True)  # coarse
+    pgr_low: Mapped[float | None] = mapped_column(Float, nullable=True)  # 95% interval
+    pgr_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     feedback_pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
     config: Mapped[str] = mapped_column(Text)
     flags: Mapped[str] = mapped_column(Text)
@@ -106,15 +150,61 @@ class FindingRow(Base):
     created: Mapped[float] = mapped_column(Float, index=True)
 
 
+class SecretBase(DeclarativeBase):
+    pass
+
+
+class PackedPredictions(SecretBase):
+    """Hard labels of every scored prediction set, packed (secret file: see module doc)."""
+
+    __tablename__ = "packed_predictions"
+    __table_args__ = (Index("ix_packed_agent_split_id", "agent", "split", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80))
+    split: Mapped[str] = mapped_column(String(16))
+    created: Mapped[float] = mapped_column(Float)
+    hard: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 def default_database_url() -> str:
-    return os.environ.get("W2S_RESEARCH_DB") or f"sqlite:///{cache_dir() / 'research.sqlite'}"
+    return (os.environ.get("W2S_RESEARCH_DB")
+            or f"sqlite:///{cache_dir() / 'research-v2.sqlite'}")
 
 
-def make_engine(url: str | None = None) -> Engine:
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def secret_url(url: str) -> str:
+    """Where the packed predictions of ``url``'s server live: a sibling SQLite file, an
+    in-memory database for an in-memory one, and the same database otherwise."""
+    path = _sqlite_path(url)
+    if path is not None:
+        return f"sqlite:///{path.with_name(path.name + '.predictions.sqlite')}"
+    if url.startswith("sqlite"):
+        return "sqlite://"
+    return url
+
+
+def _create_private(path: Path) -> None:
+    """Create the file with mode 0600 (SQLite gives its -wal and -shm files the same)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    os.chmod(path, 0o600)
+
+
+def make_engine(url: str | None = None, metadata=Base.metadata) -> Engine:
     """An engine with the tables created; SQLite gets WAL and a busy timeout for concurrency."""
     url = url or default_database_url()
+    memory = False
     if url.startswith("sqlite"):
-        memory = url in ("sqlite://", "sqlite:///:memory:")
+        path = _sqlite_path(url)
+        memory = path is None
+        if path is not None:
+            _create_private(path)
         pool = {"poolclass": StaticPool} if memory else {"pool_size": 20, "max_overflow": 20}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                **pool)
@@ -129,7 +219,7 @@ def make_engine(url: str | None = None) -> Engine:
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    metadata.create_all(engine)
     if engine.dialect.name == "sqlite" and not memory:
         # WAL (readers never block) is stored in the file: set it once, not on every new
         # pooled connection, where it needs a lock and stalls behind concurrent writers.
@@ -138,29 +228,59 @@ def make_engine(url: str | None = None) -> Engine:
     return engine
 
 
+def make_secret_engine(url: str | None = None) -> Engine:
+    return make_engine(secret_url(url or default_database_url()), SecretBase.metadata)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(engine: Engine, agent: str, *, rate_per_minute: int = 30,
-               max_submissions: int = 500, max_holdout: int = 5) -> str:
-    """A new API key for ``agent``; the plain key is returned once and never stored."""
+def check_budgets(**budgets: int | None) -> dict[str, int]:
+    """The given budgets, each an integer in [0, MAX_BUDGET], or ValueError naming it."""
+    checked = {}
+    for name, value in budgets.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an integer, not {value!r}")
+        if not 0 <= value <= MAX_BUDGET:
+            raise ValueError(f"{name} must be between 0 and {MAX_BUDGET}, not {value}")
+        checked[name] = value
+    return checked
+
+
+def create_key(engine: Engine, agent: str, *, rate_per_minute: int | None = None,
+               max_submissions: int | None = None, max_holdout: int | None = None) -> str:
+    """A new API key for ``agent``; the plain key is returned once and never stored.
+
+    A new agent gets the given budgets (defaults: ``DEFAULT_BUDGETS``). For an existing
+    agent the key shares its budgets and history; budgets given explicitly replace the
+    agent's limits (what it has used is never reset)."""
+    budgets = check_budgets(rate_per_minute=rate_per_minute, max_submissions=max_submissions,
+                            max_holdout=max_holdout)
     key = KEY_PREFIX + secrets.token_urlsafe(24)
+    now = time.time()
     with Session(engine) as session, session.begin():
-        session.add(ApiKey(agent=agent, key_hash=hash_key(key), prefix=key[:10],
-                           created=time.time(), rate_per_minute=rate_per_minute,
-                           max_submissions=max_submissions, max_holdout=max_holdout))
+        row = session.scalar(select(AgentRow).where(AgentRow.name == agent))
+        if row is None:
+            session.add(AgentRow(name=agent, created=now, **{**DEFAULT_BUDGETS, **budgets}))
+            session.flush()
+        elif budgets:
+            session.execute(update(AgentRow).where(AgentRow.name == agent).values(**budgets))
+        session.add(ApiKey(agent=agent, key_hash=hash_key(key), prefix=key[:10], created=now))
     return key
 
 
 def list_keys(engine: Engine) -> list[dict]:
     with Session(engine) as session:
-        rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
-        return [{"id": r.id, "agent": r.agent, "prefix": r.prefix, "revoked": r.revoked,
-                 "rate_per_minute": r.rate_per_minute,
-                 "submissions": f"{r.used_submissions}/{r.max_submissions}",
-                 "holdout": f"{r.used_holdout}/{r.max_holdout}", "rejected": r.rejected}
-                for r in rows]
+        rows = session.execute(select(ApiKey, AgentRow).join(
+            AgentRow, AgentRow.name == ApiKey.agent).order_by(ApiKey.id)).all()
+        return [{"id": k.id, "agent": k.agent, "prefix": k.prefix, "revoked": k.revoked,
+                 "rate_per_minute": a.rate_per_minute,
+                 "submissions": f"{a.used_submissions}/{a.max_submissions}",
+                 "holdout": f"{a.used_holdout}/{a.max_holdout}", "rejected": a.rejected}
+                for k, a in rows]
 
 
 def revoke_keys(engine: Engine, agent: str) -> int:

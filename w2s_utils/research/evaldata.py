@@ -5,6 +5,8 @@ Ground truth is kept for ``test`` (feedback) and ``holdout`` (blind) only. The w
 baseline is the very weak model whose soft labels the agents receive (one model, so
 PGR measures what students recover from *those* labels); the ceiling is averaged over
 training seeds on the same split, so one lucky ceiling run does not move every PGR.
+The ceiling's agreement with the weak labels on each scored split stays server-side too:
+the skip-teacher check compares submissions with it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class EvalData:
     views: dict[str, DataView]
     scored: dict[str, ScoredSplit]
     baselines: Baselines
+    # Share of examples on which the ceiling's hard predictions agree with the weak labels,
+    # averaged over training seeds (None when the baselines were given, not computed).
+    ceiling_weak_agreement: dict[str, float] | None = None
 
     @classmethod
     def from_experiment(cls, exp: Experiment, train_seeds: Sequence[int] = (0,),
@@ -61,8 +66,11 @@ class EvalData:
         store = store or ArtifactStore()
         splits = experiment_splits(exp)
         weak = weak_labels(exp, store, progress=progress)["probs"]
+        agreement = None
         if baselines is None:
             ceilings = [_ceiling_probs(exp, seed, store, progress) for seed in train_seeds]
+            agreement = {s: float(np.mean([((c[s] > 0.5) == (weak[s] > 0.5)).mean()
+                                           for c in ceilings])) for s in SCORED_SPLITS}
             baselines = Baselines(
                 weak={s: _accuracy(splits[s].labels, weak[s]) for s in SCORED_SPLITS},
                 ceiling={s: float(np.mean([_accuracy(splits[s].labels, c[s])
@@ -80,7 +88,7 @@ class EvalData:
         scored = {name: ScoredSplit(splits[name].ids, splits[name].labels.copy(),
                                     (weak[name] > 0.5).astype(np.int64))
                   for name in SCORED_SPLITS}
-        return cls(exp, views, scored, baselines)
+        return cls(exp, views, scored, baselines, agreement)
 
 
 def _accuracy(labels: np.ndarray, probs: np.ndarray) -> float:

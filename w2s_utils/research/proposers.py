@@ -74,7 +74,7 @@ class MethodSpace:
         methods = {}
         for name in METHODS:
             method = get_method(name)
-            if exp.regime in method.regimes and not method.trains_weak_models:
+            if exp.regime in method.regimes and not method.changes_supervisor():
                 schema = method.Params.model_json_schema()
                 methods[name] = {"description": method.description,
                                  "params": schema.get("properties", {})}
@@ -291,7 +291,7 @@ class LLMProposer(Proposer):
 
     def prompt(self, observation: Observation) -> str:
         board = [{k: e.get(k) for k in ("rank", "agent", "idea", "best_feedback_pgr",
-                                        "holdout_pgr", "flags")}
+                                        "holdout_pgr_low", "holdout_pgr_high", "flags")}
                  for e in observation.leaderboard[:10]]
         findings = [{"agent": f["agent"], "idea": f["idea"], "hypothesis": f["hypothesis"][:300],
                      "config": f["config"], "server_score": f["verified"]}

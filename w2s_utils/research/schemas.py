@@ -2,10 +2,13 @@
 
 Requests forbid unknown fields, so a client cannot slip a self-reported score into a
 submission; responses carry aggregate scores only, never labels or per-example results.
+Free-form ``config`` objects are limited in depth and size here, before anything is
+stored, and every error the server answers has one shape: ``Error``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,6 +28,7 @@ Prediction = StrictFloat | StrictInt
 MAX_EXAMPLES = 200_000
 MAX_CONFIG_BYTES = 20_000
 MAX_ID = 2**62  # database integers are 64-bit
+MAX_CONFIG_DEPTH = 8  # nesting levels of a config object (a flat dict is depth 1)
 
 
 def _encodable(value: str) -> str:
@@ -38,6 +42,47 @@ def _encodable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_encodable)]
 
 
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON-like ``value``, without recursion (stops past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def config_json(config: dict[str, Any]) -> str:
+    """The config as stored: finite numbers and valid Unicode only (ValueError if not)."""
+    try:
+        text = json.dumps(config, sort_keys=True, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError, TypeError) as error:
+        raise ValueError("config must be JSON with finite numbers and valid Unicode "
+                         "text") from error
+    return text
+
+
+def _bounded_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Depth first (a deep object must not reach the encoder), then content and size."""
+    if _depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise ValueError(f"config is nested deeper than {MAX_CONFIG_DEPTH} levels")
+    text = config_json(config)
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config is {len(text)} bytes as JSON; the limit is "
+                         f"{MAX_CONFIG_BYTES}")
+    return config
+
+
+Config = Annotated[dict[str, Any], AfterValidator(_bounded_config),
+                   Field(description=f"what produced them: JSON, at most {MAX_CONFIG_DEPTH} "
+                                     f"levels deep and {MAX_CONFIG_BYTES} bytes")]
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,11 +91,11 @@ class PredictionsIn(Request):
     """Predictions for every example of one split, as parallel lists (duplicates detectable)."""
 
     idea: Name
-    ids: list[StrictStr] = Field(max_length=MAX_EXAMPLES)
+    ids: list[StrictStr] = Field(min_length=1, max_length=MAX_EXAMPLES)
     predictions: list[Prediction] = Field(
-        max_length=MAX_EXAMPLES, description="P(y=1) in [0, 1], or hard labels 0/1"
+        min_length=1, max_length=MAX_EXAMPLES, description="P(y=1) in [0, 1], or hard labels 0/1"
     )
-    config: dict[str, Any] = Field(default_factory=dict, description="what produced them")
+    config: Config = Field(default_factory=dict)
 
 
 class SubmissionIn(PredictionsIn):
@@ -63,47 +108,71 @@ class SubmissionIn(PredictionsIn):
 class FindingIn(Request):
     idea: Name | None = None
     hypothesis: Text = Field(min_length=1, max_length=2_000)
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: Config = Field(default_factory=dict)
     body: Text = Field("", max_length=10_000, description="what was tried and what it showed")
     submission_id: int | None = Field(
         None, ge=1, le=MAX_ID, description="one of your submissions; its server score is attached"
     )
 
 
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Error(BaseModel):
+    """Every error response: a message, or the list of what failed validation."""
+
+    detail: str | list[ErrorItem]
+
+
 class Score(BaseModel):
+    """A feedback score as the Ladder releases it (see the server's README section)."""
+
     submission_id: int
     agent: str
     idea: str
     split: str
     n: int
-    accuracy: float
-    pgr: float | None = Field(description="null when the ceiling does not beat the weak model")
+    accuracy: float = Field(description="your best released feedback accuracy, on the ladder")
+    pgr: float | None = Field(description="PGR of that accuracy against the served baselines; "
+                                          "null when the ceiling does not beat the weak model")
+    new_best: bool = Field(description="this submission beat your best by more than one step "
+                                       "(else the previous best is repeated)")
+    step: float = Field(description="the ladder's step in accuracy (1/sqrt(n))")
     flags: list[str]
     created: float
     submissions_left: int
 
 
 class HoldoutScore(BaseModel):
+    """One blind scoring, shown only to the agent that spent it: a coarse value (rounded to
+    a 1/sqrt(n) grid) with its binomial 95% interval."""
+
     agent: str
     idea: str
     n: int
-    accuracy: float
-    pgr: float | None
-    feedback_pgr: float | None = Field(description="the idea's best feedback PGR")
+    accuracy: float = Field(description="coarse holdout accuracy")
+    pgr: float | None = Field(description="coarse holdout PGR")
+    pgr_low: float | None = Field(description="95% interval of the holdout PGR")
+    pgr_high: float | None
+    feedback_pgr: float | None = Field(description="the idea's best released feedback PGR")
     flags: list[str]
     created: float
 
 
 class LeaderboardEntry(BaseModel):
+    """Clean entries rank before flagged ones; then by coarse holdout PGR, then feedback."""
+
     rank: int
     agent: str
     idea: str
     submissions: int
-    best_feedback_pgr: float | None
-    best_feedback_accuracy: float
-    latest_feedback_pgr: float | None
-    holdout_pgr: float | None
-    holdout_accuracy: float | None
+    best_feedback_pgr: float | None = Field(
+        description="the highest ladder value this idea set (null if it never climbed)")
+    best_feedback_accuracy: float | None
+    holdout_pgr_low: float | None = Field(description="95% interval of the blind holdout PGR")
+    holdout_pgr_high: float | None
     flags: list[str]
     last_submission: float
 

@@ -1,11 +1,16 @@
 """The evaluation server: the only process that holds ground truth for ``test`` and ``holdout``.
 
 Agents fetch a label-free view of the task (texts, ids, weak soft labels on pool/val),
-submit *predictions*, and get back aggregate scores (accuracy, PGR against fixed
-baselines) — never labels or per-example correctness. Feedback scores come from
-``test``; each idea gets one blind scoring on ``holdout``. The leaderboard is computed
-here from server scores only, every submission runs the reward-hacking detectors, and
-the dashboard at ``/`` shows it all read-only. OpenAPI docs are at ``/docs``.
+submit *predictions*, and get back aggregate scores — never labels or per-example
+correctness. Feedback scores come from ``test`` and are released through the Ladder
+(``detectors``): a score is released only when it beats the agent's best by more than
+one step, rounded to that step, so what an agent can learn about the labels is bounded.
+Each idea gets one blind scoring on ``holdout``, shown only to its agent as a coarse
+value with its interval. Identity is the agent, not the key: budgets, the rate limit,
+the ladder and probing history are per agent. The leaderboard is computed here from
+released scores only (running totals, not a rescan), every submission runs the
+reward-hacking detectors, and the dashboard at ``/`` shows it all read-only. OpenAPI
+docs are at ``/docs``; every error has the body ``{"detail": ...}`` (``schemas.Error``).
 
 Start it with ``w2s-server`` (see ``main``), or from Python with ``serve_experiment`` /
 ``start_server_in_thread``; issue keys with ``python -m w2s_utils.research.admin``.
@@ -35,15 +40,26 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..metrics import pgr as pgr_of
 from . import dashboard, detectors
-from .db import ApiKey, FindingRow, Holdout, Submission, create_key, hash_key, make_engine
+from .db import (
+    AgentRow,
+    ApiKey,
+    FindingRow,
+    Holdout,
+    Idea,
+    PackedPredictions,
+    Submission,
+    create_key,
+    hash_key,
+    make_engine,
+    make_secret_engine,
+)
 from .detectors import DetectorSettings
 from .evaldata import EvalData
 from .schemas import (
-    MAX_CONFIG_BYTES,
     Baselines,
     DataView,
+    Error,
     Finding,
     FindingIn,
     HoldoutScore,
@@ -52,39 +68,55 @@ from .schemas import (
     Score,
     SubmissionIn,
     TaskInfo,
+    config_json,
 )
 
 FEEDBACK, HOLDOUT = "test", "holdout"
+BASELINE_DECIMALS = 3  # served baselines; PGR is computed from these, not the exact ones
 
 # The statements every submission runs, built once: building one per request (and its
 # cache key, which walks the values) was a tenth of the server's CPU time.
-_KEY_BY_HASH = (select(ApiKey.id, ApiKey.agent, ApiKey.rate_per_minute, ApiKey.revoked)
+_KEY_BY_HASH = (select(ApiKey.id, ApiKey.agent, AgentRow.rate_per_minute, ApiKey.revoked)
+                .join(AgentRow, AgentRow.name == ApiKey.agent)
                 .where(ApiKey.key_hash == bindparam("key_hash")))
-_HISTORY = select(Submission.id, Submission.created, Submission.hard).order_by(
-    Submission.id.desc()).limit(bindparam("history"))
-_HISTORY_IN_WINDOW = _HISTORY.where(Submission.agent == bindparam("agent"),
-                                    Submission.created >= bindparam("oldest"))
-_HISTORY_NEWER = _HISTORY.where(Submission.agent == bindparam("agent"),
-                                Submission.id > bindparam("newest"))
+_HISTORY_NEWER = (select(PackedPredictions.id, PackedPredictions.hard)
+                  .where(PackedPredictions.agent == bindparam("agent"),
+                         PackedPredictions.split == bindparam("split"),
+                         PackedPredictions.id > bindparam("newest"))
+                  .order_by(PackedPredictions.id))
 _INSERT_SUBMISSION = insert(Submission)
+_INSERT_PACKED = insert(PackedPredictions)
 
 
 def _consume_statement(used, limit):
-    """Take one unit of a key's budget atomically, returning the units left (no row: none)."""
-    return (update(ApiKey).where(ApiKey.id == bindparam("key_id"), used < limit)
-            .values({used: used + 1}).returning(limit - used))
+    """Take one unit of an agent's budget atomically (and, in SQLite, its write lock),
+    returning the units left and the ladder's best (no row: none left)."""
+    return (update(AgentRow).where(AgentRow.name == bindparam("agent"), used < limit)
+            .values({used: used + 1}).returning(limit - used, AgentRow.best_accuracy,
+                                                AgentRow.flags))
 
 
-_CONSUME = {"submissions": _consume_statement(ApiKey.used_submissions, ApiKey.max_submissions),
-            "holdout": _consume_statement(ApiKey.used_holdout, ApiKey.max_holdout)}
+_CONSUME = {"submissions": _consume_statement(AgentRow.used_submissions,
+                                              AgentRow.max_submissions),
+            "holdout": _consume_statement(AgentRow.used_holdout, AgentRow.max_holdout)}
+
+# Errors each kind of endpoint can answer, declared in the OpenAPI schema with one model.
+_AUTH = {401: {"model": Error, "description": "missing, invalid or revoked API key"}}
+_READ = {**_AUTH, 422: {"model": Error, "description": "invalid query or path parameter"}}
+_WRITE = {**_READ, 400: {"model": Error, "description": "the body is not parseable JSON"},
+          413: {"model": Error, "description": "the body is over the size limit"},
+          422: {"model": Error, "description": "the body failed validation"}}
+_SCORING = {**_WRITE, 409: {"model": Error, "description": "conflicts with what is stored"},
+            429: {"model": Error, "description": "budget spent or rate limit hit "
+                                                 "(Retry-After says when to retry)"}}
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     max_body_bytes: int = 8 * 2**20
-    # Scores are feedback, not a measuring instrument: rounding blurs (it cannot stop)
-    # per-example probing; budgets and the probing detector are the guard.
-    metric_decimals: int = 3
+    # None: the Ladder's step is 1/sqrt(n) of the scored split (see detectors.ladder_step).
+    ladder_step: float | None = None
+    dashboard_ttl_s: float = 2.0  # the rendered dashboard is reused this long
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
 
 
@@ -95,51 +127,60 @@ class KeyInfo:
     rate_per_minute: int
 
 
-class RecentPredictions:
-    """Each agent's latest packed predictions, for the probing detector.
+class PredictionHistory:
+    """Every agent's earlier packed predictions per split, for the probing detector.
 
-    Reading the last ``history`` rows on every submission was a third of the server's
-    time under load (each row fetched is a trip through the GIL). The cache asks the
-    database only for rows with a higher id than any it holds. SQLite assigns ids under
-    its write lock, in commit order, so the cache stays exact even when other processes
-    write to the same file; a database that commits out of id order could hide a row
-    that raced another commit.
+    They live in the secret store (``db.make_secret_engine``), not in the main database.
+    The cache asks the store only for rows with a higher id than any it holds. SQLite
+    assigns ids under its write lock, in commit order, so the cache stays exact even
+    when other processes write to the same file; a database that commits out of id order
+    could hide a row that raced another commit.
     """
 
-    def __init__(self, engine, history: int):
-        self.engine, self.history = engine, history
+    def __init__(self, engine):
+        self.engine = engine
         self._lock = threading.Lock()
-        self._rows: dict[str, list] = {}  # agent -> [(id, created, hard)], newest first
+        self._rows: dict[tuple[str, str], tuple[int, np.ndarray]] = {}  # newest id, rows
 
-    def since(self, agent: str, oldest: float) -> list[bytes]:
+    def rows(self, agent: str, split: str, width: int) -> np.ndarray:
+        """All of the agent's packed rows of ``split`` (``width`` bytes each), oldest first."""
         with self._lock:
-            cached = self._rows.get(agent)
-        query, bound = ((_HISTORY_NEWER, {"newest": cached[0][0]}) if cached
-                        else (_HISTORY_IN_WINDOW, {"oldest": oldest}))
+            newest, rows = self._rows.get((agent, split), (0, None))
         with self.engine.connect() as connection:
             fetched = connection.execute(
-                query, {"agent": agent, "history": self.history, **bound}).all()
+                _HISTORY_NEWER, {"agent": agent, "split": split, "newest": newest}).all()
         with self._lock:
-            merged = {row[0]: tuple(row) for row in (*fetched, *self._rows.get(agent, []))}
-            rows = sorted(merged.values(), reverse=True)[:self.history]
-            self._rows[agent] = rows
-        return [hard for _, created, hard in rows if created >= oldest]
+            newest, rows = self._rows.get((agent, split), (0, np.zeros((0, width), np.uint8)))
+            fresh = [hard for i, hard in fetched if i > newest and len(hard) == width]
+            if fresh:
+                rows = np.concatenate([rows, np.frombuffer(b"".join(fresh), np.uint8)
+                                       .reshape(len(fresh), width)])
+            if fetched:
+                newest = max(newest, fetched[-1][0])
+            self._rows[(agent, split)] = (newest, rows)
+        return rows
+
+    def add(self, agent: str, split: str, hard: np.ndarray) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(_INSERT_PACKED, {"agent": agent, "split": split,
+                                                "created": time.time(),
+                                                "hard": detectors.pack(hard)})
 
 
 class RateLimiter:
-    """At most ``per_minute`` requests per key in any 60-second window (in memory)."""
+    """At most ``per_minute`` requests per agent in any 60-second window (in memory)."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._events: dict[int, deque] = defaultdict(deque)
+        self._events: dict[str, deque] = defaultdict(deque)
 
-    def retry_after(self, key_id: int, per_minute: int) -> float | None:
+    def retry_after(self, agent: str, per_minute: int) -> float | None:
         """None if allowed (and counted), else seconds until the next slot frees."""
         if per_minute <= 0:
             return 60.0
         now = time.monotonic()
         with self._lock:
-            events = self._events[key_id]
+            events = self._events[agent]
             while events and now - events[0] >= 60:
                 events.popleft()
             if len(events) >= per_minute:
@@ -177,8 +218,16 @@ class BodyLimit:
         return f"request body over the limit of {self.max_bytes} bytes"
 
 
+def _served(baselines: Baselines) -> Baselines:
+    """Baselines as agents see them: rounded (PGR is computed from these)."""
+    return Baselines(weak={s: round(v, BASELINE_DECIMALS) for s, v in baselines.weak.items()},
+                     ceiling={s: round(v, BASELINE_DECIMALS)
+                              for s, v in baselines.ceiling.items()},
+                     ceiling_seeds=baselines.ceiling_seeds)
+
+
 class _Scored:
-    """A validated prediction set and its server-side score."""
+    """A validated prediction set and its exact server-side score (never released as is)."""
 
     def __init__(self, data: EvalData, split: str, body: PredictionsIn):
         scored = data.scored[split]
@@ -189,9 +238,6 @@ class _Scored:
         self.split, self.n, self.probs, self.hard = split, len(scored), probs, canonical
         self.accuracy = float((hard == scored.labels[positions]).mean())
         self.weak_agreement = float((hard == scored.weak_hard[positions]).mean())
-        self.weak_accuracy = data.baselines.weak[split]
-        value = pgr_of(self.accuracy, self.weak_accuracy, data.baselines.ceiling[split])
-        self.pgr = None if math.isnan(value) else value
 
 
 def _validate(body: PredictionsIn, split: str, index: dict[str, int]):
@@ -238,18 +284,11 @@ def _invalid(message: str):
     raise HTTPException(422, message)
 
 
-def _config_json(config: dict) -> str:
-    """The config as stored: finite numbers and valid Unicode only, size-limited."""
-    try:
-        text = json.dumps(config, sort_keys=True, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except (ValueError, UnicodeEncodeError):
-        _invalid("config must be JSON with finite numbers and valid Unicode text")
-    except RecursionError:
-        _invalid("config is nested too deeply")
-    if len(text) > MAX_CONFIG_BYTES:
-        _invalid(f"config is {len(text)} bytes as JSON; the limit is {MAX_CONFIG_BYTES}")
-    return text
+def _printable(value) -> str | int:
+    """A location or message part that is safe to send back (no lone surrogates)."""
+    if isinstance(value, int):
+        return value
+    return str(value)[:200].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _bearer = HTTPBearer(auto_error=False,
@@ -275,24 +314,32 @@ def authenticate(
 Agent = Annotated[KeyInfo, Depends(authenticate)]
 
 
+def _union(*flag_lists) -> list[str]:
+    return sorted({f for flags in flag_lists for f in flags})
+
+
 def create_app(data: EvalData, database_url: str | None = None,
                settings: ServerSettings | None = None) -> FastAPI:
     """The FastAPI app for one task's ground truth and baselines, over one database."""
     settings = settings or ServerSettings()
+    rules = settings.detectors
     engine = make_engine(database_url)
+    history = PredictionHistory(make_secret_engine(database_url))
     limiter = RateLimiter()
-    history = RecentPredictions(engine, settings.detectors.probe_history)
     # SQLite has one writer at a time; queueing here beats its busy-wait sleeps.
     writing = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-    decimals = settings.metric_decimals
     experiment = data.experiment.model_dump(mode="json")
+    served = _served(data.baselines)
+    steps = {s: settings.ladder_step or detectors.ladder_step(len(data.scored[s]))
+             for s in (FEEDBACK, HOLDOUT)}
     views = {name: view.model_dump_json().encode() for name, view in data.views.items()}
     app = FastAPI(
         title="W2S evaluation server",
-        description=__doc__, version="1",
+        description=__doc__, version="2",
         openapi_tags=[{"name": "agents", "description": "need `Authorization: Bearer <key>`"}],
     )
-    app.state.engine, app.state.data = engine, data
+    app.state.engine, app.state.data, app.state.history = engine, data, history
+    app.state.steps = steps
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -302,32 +349,73 @@ def create_app(data: EvalData, database_url: str | None = None,
                     "msg": _printable(e.get("msg", ""))} for e in error.errors()[:20]]
         return JSONResponse({"detail": details}, status_code=422)
 
-    def rnd(value: float | None) -> float | None:
-        return None if value is None or math.isnan(value) else round(value, decimals)
+    def pgr(accuracy: float | None, split: str) -> float | None:
+        """PGR of a released accuracy against the served (rounded) baselines."""
+        gap = served.ceiling[split] - served.weak[split]
+        if accuracy is None or gap <= 0:
+            return None
+        return round((accuracy - served.weak[split]) / gap, 3)
 
     def reject(key: KeyInfo, error: HTTPException):
         with writing, Session(engine) as session, session.begin():
-            session.execute(update(ApiKey).where(ApiKey.id == key.id)
-                            .values(rejected=ApiKey.rejected + 1))
+            session.execute(update(AgentRow).where(AgentRow.name == key.agent)
+                            .values(rejected=AgentRow.rejected + 1))
         raise error
 
     def admit(key: KeyInfo, split: str, body: PredictionsIn) -> _Scored:
         """Rate limit, then validate and score; both failures count as rejected."""
-        wait = limiter.retry_after(key.id, key.rate_per_minute)
+        wait = limiter.retry_after(key.agent, key.rate_per_minute)
         if wait is not None:
             reject(key, HTTPException(
-                429, f"rate limit of {key.rate_per_minute} submissions per minute",
-                headers={"Retry-After": str(math.ceil(wait))}))
+                429, f"rate limit of {key.rate_per_minute} requests per minute for agent "
+                     f"{key.agent!r}", headers={"Retry-After": str(math.ceil(wait))}))
         try:
             scored = _Scored(data, split, body)
         except HTTPException as error:
             reject(key, error)
         return scored
 
-    def score_of(row: Submission, left: int) -> Score:
-        return Score(submission_id=row.id, agent=row.agent, idea=row.idea, split=FEEDBACK,
-                     n=row.n, accuracy=rnd(row.accuracy), pgr=rnd(row.pgr),
-                     flags=json.loads(row.flags), created=row.created, submissions_left=left)
+    def probing(key: KeyInfo, scored: _Scored, count: int) -> bool:
+        """Near-duplicates of the agent's earlier prediction sets (label-free)."""
+        width = (scored.n + 7) // 8
+        found = detectors.near_duplicates(scored.hard, history.rows(key.agent, scored.split,
+                                                                    width), rules)
+        return found >= count
+
+    def prediction_flags(scored: _Scored, accuracy: float | None, new_best: bool) -> list[str]:
+        """Checks on the predictions and the *released* accuracy (only a new best counts:
+        the flags of a submission that did not climb must not depend on its own score)."""
+        flags = []
+        if detectors.is_constant(scored.probs, scored.hard, rules):
+            flags.append("constant")
+        if not new_best:
+            return flags
+        split = scored.split
+        released = pgr(accuracy, split)
+        if detectors.ignores_weak(scored.weak_agreement, accuracy, served.weak[split],
+                                  released, rules):
+            flags.append("ignores_weak")
+        ceiling_agreement = (data.ceiling_weak_agreement or {}).get(split)
+        if detectors.skips_teacher(scored.weak_agreement, ceiling_agreement, released, rules):
+            flags.append("skips_teacher")
+        if released is not None and released > 1:
+            flags.append("above_ceiling")
+        return flags
+
+    def mark_agent(connection, agent: str, agent_flags: str, new: list[str]) -> list[str]:
+        current = json.loads(agent_flags)
+        if set(new) - set(current):
+            current = _union(current, new)
+            connection.execute(update(AgentRow).where(AgentRow.name == agent)
+                               .values(flags=json.dumps(current)))
+        return current
+
+    def score_of(row: dict, left: int) -> Score:
+        return Score(submission_id=row["id"], agent=row["agent"], idea=row["idea"],
+                     split=FEEDBACK, n=row["n"], accuracy=row["accuracy"], pgr=row["pgr"],
+                     new_best=row["new_best"], step=round(steps[FEEDBACK], 6),
+                     flags=json.loads(row["flags"]), created=row["created"],
+                     submissions_left=left)
 
     def existing(key: KeyInfo, token: str) -> Score | None:
         with Session(engine) as session:
@@ -335,169 +423,220 @@ def create_app(data: EvalData, database_url: str | None = None,
                                                           Submission.client_token == token))
             if row is None:
                 return None
-            budget = session.get(ApiKey, key.id)
-            return score_of(row, budget.max_submissions - budget.used_submissions)
+            agent = session.scalar(select(AgentRow).where(AgentRow.name == key.agent))
+            return score_of({c: getattr(row, c) for c in (
+                "id", "agent", "idea", "n", "accuracy", "pgr", "new_best", "flags",
+                "created")}, agent.max_submissions - agent.used_submissions)
 
-    @app.get("/health")
+    @app.get("/health", response_model=dict)
     def health() -> dict:
         with Session(engine) as session:
             count = session.scalar(select(func.count(Submission.id)))
         return {"status": "ok", "task": data.experiment.task, "submissions": count}
 
-    @app.get("/v1/task", response_model=TaskInfo, tags=["agents"])
+    @app.get("/v1/task", response_model=TaskInfo, tags=["agents"], responses=_AUTH)
     def task(_key: Agent) -> TaskInfo:
-        """The experiment agents reproduce (no data), split sizes and baselines."""
+        """The experiment agents reproduce (no data), split sizes and served baselines."""
         return TaskInfo(experiment=experiment,
                         split_sizes={name: len(v.ids) for name, v in data.views.items()},
                         feedback_split=FEEDBACK, holdout_split=HOLDOUT,
-                        baselines=data.baselines)
+                        baselines=served)
 
-    @app.get("/v1/data/{split}", response_model=DataView, tags=["agents"])
+    @app.get("/v1/data/{split}", response_model=DataView, tags=["agents"], responses=_READ)
     def split_data(split: Literal["pool", "val", "test", "holdout"], _key: Agent) -> Response:
         """Ids and texts of one split, and the weak soft labels on pool and val: no labels."""
         return Response(views[split], media_type="application/json")
 
-    @app.get("/v1/baselines", response_model=Baselines, tags=["agents"])
+    @app.get("/v1/baselines", response_model=Baselines, tags=["agents"], responses=_AUTH)
     def baselines(_key: Agent) -> Baselines:
-        return data.baselines
+        """Weak and ceiling accuracy per scored split, rounded to 3 decimals."""
+        return served
 
-    @app.post("/v1/submissions", response_model=Score, status_code=201, tags=["agents"])
+    @app.post("/v1/submissions", response_model=Score, status_code=201, tags=["agents"],
+              responses=_SCORING)
     def submit(body: SubmissionIn, key: Agent) -> Score:
-        """Score predictions for every ``test`` example: accuracy and PGR, nothing per example."""
-        config = _config_json(body.config)
+        """Score predictions for every ``test`` example through the Ladder: your best
+        accuracy (and its PGR) so far, updated only when this beats it by one step."""
+        config = config_json(body.config)
         scored = admit(key, FEEDBACK, body)
-        flags = submission_flags(key, scored)
-        row = dict(key_id=key.id, agent=key.agent, idea=body.idea, created=time.time(),
-                   n=scored.n, accuracy=scored.accuracy, pgr=scored.pgr,
-                   weak_agreement=scored.weak_agreement, hard=detectors.pack(scored.hard),
-                   config=config, client_token=body.client_token, flags=json.dumps(flags))
+        probed = probing(key, scored, rules.probe_count)
+        step = steps[FEEDBACK]
         try:
-            # Core, write first: the budget UPDATE takes the write lock before anything else.
+            # Core, write first: the budget UPDATE takes the write lock before anything else,
+            # so the ladder's read-modify-write below is atomic across processes too.
             with writing, engine.begin() as connection:
-                left = connection.scalar(_CONSUME["submissions"], {"key_id": key.id})
-                if left is None:
+                consumed = connection.execute(_CONSUME["submissions"],
+                                              {"agent": key.agent}).first()
+                if consumed is None:
                     raise _BudgetExhausted
-                row["id"] = connection.execute(
-                    _INSERT_SUBMISSION, row).inserted_primary_key[0]
+                left, best, agent_flags = consumed
+                released, new_best = detectors.ladder(scored.accuracy, best,
+                                                      served.weak[FEEDBACK], step)
+                if new_best:
+                    connection.execute(update(AgentRow).where(AgentRow.name == key.agent)
+                                       .values(best_accuracy=released))
+                flags = prediction_flags(scored, released, new_best)
+                if probed:
+                    flags.append("probing")
+                    mark_agent(connection, key.agent, agent_flags, ["probing"])
+                row = dict(key_id=key.id, agent=key.agent, idea=body.idea, created=time.time(),
+                           n=scored.n, accuracy=round(released, 6),
+                           pgr=pgr(released, FEEDBACK), new_best=new_best, config=config,
+                           client_token=body.client_token, flags=json.dumps(flags))
+                row["id"] = connection.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+                update_idea(connection, row)
+                response = score_of(row, left)  # built before the commit
         except (_BudgetExhausted, IntegrityError) as error:
             # A retry of a stored submission (same client_token) gets the stored score.
             if body.client_token and (done := existing(key, body.client_token)):
                 return done
             if isinstance(error, IntegrityError):
                 raise
-            reject(key, HTTPException(429, "submission budget exhausted for this key"))
-        return score_of(Submission(**row), left)
+            reject(key, HTTPException(429, f"submission budget of agent {key.agent!r} "
+                                           "exhausted"))
+        history.add(key.agent, FEEDBACK, scored.hard)
+        return response
 
-    def prediction_flags(scored: _Scored) -> list[str]:
-        rules = settings.detectors
-        flags = []
-        if detectors.is_constant(scored.probs, scored.hard, rules):
-            flags.append("constant")
-        if detectors.ignores_weak(scored.weak_agreement, scored.accuracy,
-                                  scored.weak_accuracy, scored.pgr, rules):
-            flags.append("ignores_weak")
-        return flags
+    def update_idea(connection, row: dict) -> None:
+        """The running totals the leaderboard and dashboard read (inside the write)."""
+        current = connection.execute(
+            select(Idea.id, Idea.best_accuracy, Idea.flags)
+            .where(Idea.agent == row["agent"], Idea.idea == row["idea"])).first()
+        flags = json.loads(row["flags"])
+        better = row["new_best"]
+        if current is None:
+            connection.execute(insert(Idea).values(
+                agent=row["agent"], idea=row["idea"], submissions=1,
+                best_accuracy=row["accuracy"] if better else None,
+                best_pgr=row["pgr"] if better else None, flags=json.dumps(_union(flags)),
+                last_submission=row["created"]))
+            return
+        values = {"submissions": Idea.submissions + 1, "last_submission": row["created"],
+                  "flags": json.dumps(_union(json.loads(current.flags), flags))}
+        if better:
+            values.update(best_accuracy=row["accuracy"], best_pgr=row["pgr"])
+        connection.execute(update(Idea).where(Idea.id == current.id).values(**values))
 
-    def submission_flags(key: KeyInfo, scored: _Scored) -> list[str]:
-        rules = settings.detectors
-        flags = prediction_flags(scored)
-        recent = history.since(key.agent, time.time() - rules.probe_window_s)
-        if detectors.near_duplicates(scored.hard, recent, rules) >= rules.probe_count:
-            flags.append("probing")
-        return flags
-
-    @app.post("/v1/holdout", response_model=HoldoutScore, status_code=201, tags=["agents"])
+    @app.post("/v1/holdout", response_model=HoldoutScore, status_code=201, tags=["agents"],
+              responses=_SCORING)
     def holdout(body: PredictionsIn, key: Agent) -> HoldoutScore:
-        """The one blind scoring of an idea on ``holdout``, compared with its feedback PGR."""
-        config = _config_json(body.config)
+        """The one blind scoring of an idea on ``holdout``, shown only to you: a coarse PGR
+        with its 95% interval, compared with the idea's feedback PGR."""
+        config = config_json(body.config)
         with Session(engine) as session:
-            best = session.execute(
-                select(Submission.pgr, Submission.accuracy, Submission.n)
-                .where(Submission.agent == key.agent, Submission.idea == body.idea)
-                .order_by(Submission.pgr.desc().nulls_last()).limit(1)).first()
+            idea = session.execute(select(Idea.best_pgr, Idea.best_accuracy).where(
+                Idea.agent == key.agent, Idea.idea == body.idea)).first()
             done = session.scalar(select(Holdout.id).where(Holdout.agent == key.agent,
                                                            Holdout.idea == body.idea))
-        if best is None:
+        if idea is None:
             reject(key, HTTPException(409, f"idea {body.idea!r} has no feedback submission; "
                                            "submit test predictions for it first"))
         if done is not None:
             reject(key, HTTPException(409, f"idea {body.idea!r} already had its one blind "
                                            "holdout scoring"))
         scored = admit(key, HOLDOUT, body)
-        flags = prediction_flags(scored)
-        base = data.baselines
-        error = math.hypot(
-            detectors.pgr_standard_error(best.accuracy, best.n, base.weak[FEEDBACK],
-                                         base.ceiling[FEEDBACK]),
-            detectors.pgr_standard_error(scored.accuracy, scored.n, base.weak[HOLDOUT],
-                                         base.ceiling[HOLDOUT]))
-        if detectors.holdout_gap(best.pgr, scored.pgr, error, settings.detectors):
+        probed = probing(key, scored, rules.holdout_probe_count)
+        step = steps[HOLDOUT]
+        coarse = detectors.on_grid(scored.accuracy, served.weak[HOLDOUT], step)
+        coarse_pgr = pgr(coarse, HOLDOUT)
+        flags = prediction_flags(scored, coarse, True)
+        error = detectors.pgr_standard_error(coarse, scored.n, served.weak[HOLDOUT],
+                                             served.ceiling[HOLDOUT])
+        low = high = None
+        if coarse_pgr is not None and math.isfinite(error):
+            low, high = round(coarse_pgr - 1.96 * error, 2), round(coarse_pgr + 1.96 * error, 2)
+        feedback_error = 0.0 if idea.best_accuracy is None else detectors.pgr_standard_error(
+            idea.best_accuracy, len(data.scored[FEEDBACK]), served.weak[FEEDBACK],
+            served.ceiling[FEEDBACK])
+        if detectors.holdout_gap(idea.best_pgr, coarse_pgr, math.hypot(error, feedback_error),
+                                 rules):
             flags.append("holdout_gap")
+        if probed:
+            flags.append("probing")
         row = Holdout(key_id=key.id, agent=key.agent, idea=body.idea, created=time.time(),
-                      n=scored.n, accuracy=scored.accuracy, pgr=scored.pgr,
-                      feedback_pgr=best.pgr, config=config, flags=json.dumps(flags))
+                      n=scored.n, accuracy=round(coarse, 6), pgr=coarse_pgr, pgr_low=low,
+                      pgr_high=high, feedback_pgr=idea.best_pgr, config=config,
+                      flags=json.dumps(flags))
         try:
             with writing, Session(engine, expire_on_commit=False) as session, session.begin():
-                if session.scalar(_CONSUME["holdout"], {"key_id": key.id}) is None:
+                consumed = session.execute(_CONSUME["holdout"], {"agent": key.agent}).first()
+                if consumed is None:
                     raise _BudgetExhausted
+                if probed:
+                    mark_agent(session, key.agent, consumed[2], ["probing"])
                 session.add(row)
+                session.flush()
+                response = HoldoutScore(
+                    agent=row.agent, idea=row.idea, n=row.n, accuracy=row.accuracy,
+                    pgr=row.pgr, pgr_low=row.pgr_low, pgr_high=row.pgr_high,
+                    feedback_pgr=row.feedback_pgr, flags=flags, created=row.created)
         except _BudgetExhausted:
-            reject(key, HTTPException(429, "holdout budget exhausted for this key"))
+            reject(key, HTTPException(429, f"holdout budget of agent {key.agent!r} exhausted"))
         except IntegrityError:
             reject(key, HTTPException(409, f"idea {body.idea!r} already had its one blind "
                                            "holdout scoring"))
-        return HoldoutScore(agent=row.agent, idea=row.idea, n=row.n, accuracy=rnd(row.accuracy),
-                            pgr=rnd(row.pgr), feedback_pgr=rnd(row.feedback_pgr), flags=flags,
-                            created=row.created)
+        history.add(key.agent, HOLDOUT, scored.hard)
+        return response
 
     def board() -> list[LeaderboardEntry]:
+        """From the running totals: one row per (agent, idea), O(ideas), not O(submissions)."""
         with Session(engine) as session:
-            subs = session.execute(
-                select(Submission.agent, Submission.idea, Submission.accuracy, Submission.pgr,
-                       Submission.flags, Submission.created).order_by(Submission.id)).all()
-            held = {(h.agent, h.idea): h for h in session.scalars(select(Holdout))}
-        groups: dict[tuple[str, str], list] = defaultdict(list)
-        for row in subs:
-            groups[(row.agent, row.idea)].append(row)
+            ideas = session.execute(select(Idea.agent, Idea.idea, Idea.submissions,
+                                           Idea.best_accuracy, Idea.best_pgr, Idea.flags,
+                                           Idea.last_submission)).all()
+            held = {(h.agent, h.idea): h for h in session.execute(
+                select(Holdout.agent, Holdout.idea, Holdout.pgr, Holdout.pgr_low,
+                       Holdout.pgr_high, Holdout.flags)).all()}
+            agent_flags = {a.name: json.loads(a.flags) for a in session.execute(
+                select(AgentRow.name, AgentRow.flags)).all()}
         entries = []
-        for (agent, idea), rows in groups.items():
-            best = max(rows, key=lambda r: -math.inf if r.pgr is None else r.pgr)
-            flags = {f for r in rows for f in json.loads(r.flags)}
-            h = held.get((agent, idea))
-            if h is not None:
-                flags |= set(json.loads(h.flags))
-            entries.append(dict(
-                agent=agent, idea=idea, submissions=len(rows),
-                best_feedback_pgr=rnd(best.pgr), best_feedback_accuracy=rnd(best.accuracy),
-                latest_feedback_pgr=rnd(rows[-1].pgr),
-                holdout_pgr=None if h is None else rnd(h.pgr),
-                holdout_accuracy=None if h is None else rnd(h.accuracy),
-                flags=sorted(flags), last_submission=rows[-1].created))
+        for row in ideas:
+            h = held.get((row.agent, row.idea))
+            flags = _union(json.loads(row.flags), agent_flags.get(row.agent, []),
+                           [] if h is None else json.loads(h.flags))
+            entries.append((h, dict(
+                agent=row.agent, idea=row.idea, submissions=row.submissions,
+                best_feedback_pgr=row.best_pgr, best_feedback_accuracy=row.best_accuracy,
+                holdout_pgr_low=None if h is None else h.pgr_low,
+                holdout_pgr_high=None if h is None else h.pgr_high,
+                flags=flags, last_submission=row.last_submission)))
 
-        def order(e):
-            held_pgr, feedback = e["holdout_pgr"], e["best_feedback_pgr"]
-            return (held_pgr is None, -(held_pgr if held_pgr is not None else 0),
-                    -(feedback if feedback is not None else -math.inf))
+        def order(item):
+            h, e = item
+            coarse = None if h is None else h.pgr
+            feedback = e["best_feedback_pgr"]
+            return (bool(e["flags"]), coarse is None, -(coarse if coarse is not None else 0),
+                    -(feedback if feedback is not None else -math.inf), e["agent"], e["idea"])
 
-        return [LeaderboardEntry(rank=k + 1, **e) for k, e in enumerate(sorted(entries, key=order))]
+        return [LeaderboardEntry(rank=k + 1, **e)
+                for k, (_, e) in enumerate(sorted(entries, key=order))]
 
-    @app.get("/v1/leaderboard", response_model=list[LeaderboardEntry], tags=["agents"])
+    @app.get("/v1/leaderboard", response_model=list[LeaderboardEntry], tags=["agents"],
+             responses=_AUTH)
     def leaderboard(_key: Agent) -> list[LeaderboardEntry]:
-        """One row per (agent, idea) from server scores, ranked by holdout then feedback PGR."""
+        """One row per (agent, idea) from released scores: clean entries first, then by
+        coarse holdout PGR (shown as its interval), then by feedback PGR."""
         return board()
 
     def finding_of(row: FindingRow, sub: Submission | None) -> Finding:
         verified = None if sub is None else {
-            "accuracy": rnd(sub.accuracy), "pgr": rnd(sub.pgr), "flags": json.loads(sub.flags)}
+            "accuracy": sub.accuracy, "pgr": sub.pgr, "new_best": sub.new_best,
+            "flags": json.loads(sub.flags)}
+        try:
+            config = json.loads(row.config)
+        except (ValueError, RecursionError):  # written by an older server: never a 500
+            config = {"unreadable": True}
         return Finding(id=row.id, agent=row.agent, idea=row.idea, hypothesis=row.hypothesis,
-                       config=json.loads(row.config), body=row.body,
-                       submission_id=row.submission_id, verified=verified,
+                       config=config if isinstance(config, dict) else {"unreadable": True},
+                       body=row.body, submission_id=row.submission_id, verified=verified,
                        created=row.created)
 
-    @app.post("/v1/findings", response_model=Finding, status_code=201, tags=["agents"])
+    @app.post("/v1/findings", response_model=Finding, status_code=201, tags=["agents"],
+              responses={**_WRITE, 404: {"model": Error,
+                                         "description": "no such submission of yours"}})
     def post_finding(body: FindingIn, key: Agent) -> Finding:
         """Share a finding; link your submission and the server's score is shown beside it."""
-        config = _config_json(body.config)
+        config = config_json(body.config)
         with writing, Session(engine, expire_on_commit=False) as session, session.begin():
             sub = None
             if body.submission_id is not None:
@@ -508,7 +647,9 @@ def create_app(data: EvalData, database_url: str | None = None,
                              hypothesis=body.hypothesis, config=config, body=body.body,
                              submission_id=body.submission_id, created=time.time())
             session.add(row)
-        return finding_of(row, sub)
+            session.flush()
+            response = finding_of(row, sub)  # built before the commit: no row it cannot show
+        return response
 
     def recent_findings(q: str | None = None, agent: str | None = None,
                         idea: str | None = None, limit: int = 50) -> list[Finding]:
@@ -526,7 +667,7 @@ def create_app(data: EvalData, database_url: str | None = None,
             rows = session.execute(query.order_by(FindingRow.id.desc()).limit(limit)).all()
             return [finding_of(f, s) for f, s in rows]
 
-    @app.get("/v1/findings", response_model=list[Finding], tags=["agents"])
+    @app.get("/v1/findings", response_model=list[Finding], tags=["agents"], responses=_READ)
     def findings(_key: Agent, q: Annotated[str | None, Query(max_length=200)] = None,
                  agent: Annotated[str | None, Query(max_length=80)] = None,
                  idea: Annotated[str | None, Query(max_length=80)] = None,
@@ -534,26 +675,36 @@ def create_app(data: EvalData, database_url: str | None = None,
         """Newest first; ``q`` searches hypothesis, body, idea and config text."""
         return recent_findings(q, agent, idea, limit)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> HTMLResponse:
+    page_lock, page_cache = threading.Lock(), {"at": -math.inf, "html": ""}
+
+    def render_home() -> str:
+        """O(agents + ideas + ladder steps): running totals, never a rescan."""
         with Session(engine) as session:
             rows = session.execute(
                 select(Submission.agent, Submission.created, Submission.pgr)
-                .where(Submission.pgr.is_not(None))
+                .where(Submission.new_best.is_(True), Submission.pgr.is_not(None))
                 .order_by(Submission.id.desc()).limit(5000)).all()
             agents = session.execute(
-                select(ApiKey.agent, func.sum(ApiKey.used_submissions).label("used"),
-                       func.sum(ApiKey.max_submissions).label("budget"),
-                       func.sum(ApiKey.used_holdout).label("holdout_used"),
-                       func.sum(ApiKey.max_holdout).label("holdout_budget"),
-                       func.sum(ApiKey.rejected).label("rejected"))
-                .group_by(ApiKey.agent).order_by(ApiKey.agent)).all()
+                select(AgentRow.name.label("agent"), AgentRow.used_submissions.label("used"),
+                       AgentRow.max_submissions.label("budget"),
+                       AgentRow.used_holdout.label("holdout_used"),
+                       AgentRow.max_holdout.label("holdout_budget"), AgentRow.rejected)
+                .order_by(AgentRow.name)).all()
         series: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for row in reversed(rows):
             series[row.agent].append((row.created, row.pgr))
-        return HTMLResponse(dashboard.render(
-            experiment=experiment, baselines=data.baselines, entries=board(), series=series,
-            findings=recent_findings(limit=10), agents=[a._asdict() for a in agents]))
+        return dashboard.render(
+            experiment=experiment, baselines=served, entries=board(), series=series,
+            findings=recent_findings(limit=10), agents=[a._asdict() for a in agents])
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home() -> HTMLResponse:
+        # One render per ttl, shared by every reader: anonymous reloads cost agents nothing.
+        with page_lock:
+            if time.monotonic() - page_cache["at"] > settings.dashboard_ttl_s:
+                page_cache["html"], page_cache["at"] = render_home(), time.monotonic()
+            html = page_cache["html"]
+        return HTMLResponse(html)
 
     return app
 
