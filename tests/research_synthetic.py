@@ -28,7 +28,7 @@ def synthetic_data(n_test: int = 2000, n_holdout: int = 1000, weak: float = 0.70
     """The server's data plus what a cheater would hold: labels, weak and ceiling hard
     predictions per scored split (the ceiling errs independently of the weak model)."""
     rng = np.random.default_rng(seed)
-    views, scored, secrets, base_w, base_c, agree = {}, {}, {}, {}, {}, {}
+    views, scored, secrets, base_w, base_c, agree, ceilings = {}, {}, {}, {}, {}, {}, {}
     for split, n in (("pool", 400), ("val", 100), ("test", n_test), ("holdout", n_holdout)):
         ids = np.array([f"{split}-{i}" for i in range(n)], dtype=object)
         labels = rng.integers(0, 2, n)
@@ -41,6 +41,7 @@ def synthetic_data(n_test: int = 2000, n_holdout: int = 1000, weak: float = 0.70
             base_w[split] = float((weak_hard == labels).mean())
             base_c[split] = float((ceiling_hard == labels).mean())
             agree[split] = float((ceiling_hard == weak_hard).mean())
+            ceilings[split] = ceiling_hard
             secrets[split] = {"labels": labels, "weak": weak_hard, "ceiling": ceiling_hard}
     baselines = Baselines(weak=base_w, ceiling=base_c, ceiling_seeds=[0])
-    return EvalData(EXPERIMENT, views, scored, baselines, agree), secrets
+    return EvalData(EXPERIMENT, views, scored, baselines, agree, ceilings), secrets

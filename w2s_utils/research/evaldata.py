@@ -55,8 +55,10 @@ class EvalData:
     scored: dict[str, ScoredSplit]
     baselines: Baselines
     # Share of examples on which the ceiling's hard predictions agree with the weak labels,
-    # averaged over training seeds (None when the baselines were given, not computed).
+    # averaged over training seeds, and the ceiling's hard predictions (majority over
+    # seeds) per scored split; None when the baselines were given, not computed.
     ceiling_weak_agreement: dict[str, float] | None = None
+    ceiling_hard: dict[str, np.ndarray] | None = None
 
     @classmethod
     def from_experiment(cls, exp: Experiment, train_seeds: Sequence[int] = (0,),
@@ -66,11 +68,13 @@ class EvalData:
         store = store or ArtifactStore()
         splits = experiment_splits(exp)
         weak = weak_labels(exp, store, progress=progress)["probs"]
-        agreement = None
+        agreement = consensus = None
         if baselines is None:
             ceilings = [_ceiling_probs(exp, seed, store, progress) for seed in train_seeds]
             agreement = {s: float(np.mean([((c[s] > 0.5) == (weak[s] > 0.5)).mean()
                                            for c in ceilings])) for s in SCORED_SPLITS}
+            consensus = {s: (np.mean([c[s] > 0.5 for c in ceilings], axis=0) > 0.5)
+                         .astype(np.int64) for s in SCORED_SPLITS}
             baselines = Baselines(
                 weak={s: _accuracy(splits[s].labels, weak[s]) for s in SCORED_SPLITS},
                 ceiling={s: float(np.mean([_accuracy(splits[s].labels, c[s])
@@ -88,7 +92,7 @@ class EvalData:
         scored = {name: ScoredSplit(splits[name].ids, splits[name].labels.copy(),
                                     (weak[name] > 0.5).astype(np.int64))
                   for name in SCORED_SPLITS}
-        return cls(exp, views, scored, baselines, agreement)
+        return cls(exp, views, scored, baselines, agreement, consensus)
 
 
 def _accuracy(labels: np.ndarray, probs: np.ndarray) -> float:

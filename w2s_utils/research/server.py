@@ -116,6 +116,9 @@ class ServerSettings:
     max_body_bytes: int = 8 * 2**20
     # None: the Ladder's step is 1/sqrt(n) of the scored split (see detectors.ladder_step).
     ladder_step: float | None = None
+    # False releases every submission's own score, rounded to the step: no leakage bound
+    # (for comparisons only: the attack tests show what it gives away).
+    ladder: bool = True
     dashboard_ttl_s: float = 2.0  # the rendered dashboard is reused this long
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
 
@@ -396,7 +399,10 @@ def create_app(data: EvalData, database_url: str | None = None,
                                   released, rules):
             flags.append("ignores_weak")
         ceiling_agreement = (data.ceiling_weak_agreement or {}).get(split)
-        if detectors.skips_teacher(scored.weak_agreement, ceiling_agreement, released, rules):
+        side = detectors.sides_with_weak(scored.hard, data.scored[split].weak_hard,
+                                         (data.ceiling_hard or {}).get(split))
+        if detectors.skips_teacher(scored.weak_agreement, ceiling_agreement, released, rules,
+                                   side):
             flags.append("skips_teacher")
         if released is not None and released > 1:
             flags.append("above_ceiling")
@@ -470,8 +476,9 @@ def create_app(data: EvalData, database_url: str | None = None,
                 if consumed is None:
                     raise _BudgetExhausted
                 left, best, agent_flags = consumed
-                released, new_best = detectors.ladder(scored.accuracy, best,
-                                                      served.weak[FEEDBACK], step)
+                released, new_best = detectors.ladder(
+                    scored.accuracy, best if settings.ladder else None, served.weak[FEEDBACK],
+                    step)
                 if new_best:
                     connection.execute(update(AgentRow).where(AgentRow.name == key.agent)
                                        .values(best_accuracy=released))
