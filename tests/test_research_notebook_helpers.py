@@ -85,6 +85,8 @@ def test_tables_figures_and_verdicts_follow_the_run(run, agent_server):
     board = demo.leaderboard_frame(clients["agent"].leaderboard())
     assert {"agent", "baseline", "hacker:skip-teacher"} <= set(board["agent"])
     assert "constant" in board.loc[board["idea"] == "most-common-answer", "flags"].iloc[0]
+    naive_row = board[board["idea"] == demo.NAIVE_IDEA].iloc[0]
+    assert naive_row["flags"] == "" and naive_row["holdout_pgr_low"] < naive_row["holdout_pgr_high"]
     findings = demo.findings_frame(clients["agent"].findings())
     assert len(findings) == 2 + len(report.holdout) and findings["server_pgr"].notna().sum() == 2
 

@@ -144,8 +144,9 @@ def attempts_frame(report: AgentReport) -> pd.DataFrame:
 
 
 def leaderboard_frame(entries: list[dict]) -> pd.DataFrame:
-    columns = ["rank", "agent", "idea", "submissions", "best_feedback_pgr", "holdout_pgr",
-               "flags"]
+    """The public leaderboard: blind holdout PGR as its 95% interval only."""
+    columns = ["rank", "agent", "idea", "submissions", "best_feedback_pgr",
+               "holdout_pgr_low", "holdout_pgr_high", "flags"]
     frame = pd.DataFrame(entries, columns=columns)
     frame["flags"] = frame["flags"].map(", ".join)
     return frame.set_index("rank")

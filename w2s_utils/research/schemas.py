@@ -27,7 +27,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, description="1-80 of A-Z a-z 0
 Prediction = StrictFloat | StrictInt
 MAX_EXAMPLES = 200_000
 MAX_CONFIG_BYTES = 20_000
-MAX_ID = 2**62  # database integers are 64-bit
+MAX_ID = 2**53 - 1  # exact in a double too: JSON Schema validators compare as floats
 MAX_CONFIG_DEPTH = 8  # nesting levels of a config object (a flat dict is depth 1)
 
 

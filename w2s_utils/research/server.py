@@ -35,10 +35,12 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import dashboard, detectors
 from .db import (
@@ -344,6 +346,17 @@ def create_app(data: EvalData, database_url: str | None = None,
     app.state.engine, app.state.data, app.state.history = engine, data, history
     app.state.steps = steps
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException):
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Allow lists every method of the path, not one route's
+            path = request.url.path
+            headers["Allow"] = ", ".join(sorted(
+                {m for r in app.routes if isinstance(r, APIRoute) and r.path_regex.match(path)
+                 for m in r.methods}))
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request, error: RequestValidationError):
