@@ -140,7 +140,7 @@ def bench_training(n: int = 512, rounds: int = 2) -> dict:
     from w2s_utils.models import get_model, load_backbone
     from w2s_utils.train import TrainConfig
 
-    config = TrainConfig(epochs=1, batch_size=32, lr=5e-5, max_length=64, select_best=False)
+    config = TrainConfig(epochs=1, batch_size=32, lr=5e-5, max_length=64, selection="final")
     texts, labels = _training_data(n)
     ours, theirs, tokens = [], [], 0
     for _ in range(rounds):

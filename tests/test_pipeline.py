@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from w2s_utils import pipeline, train
 from w2s_utils.cache import ArtifactStore
@@ -153,3 +154,43 @@ def test_training_loop_is_deterministic():
         probs.append(result.predict(inputs))
     assert np.array_equal(probs[0], probs[1])
     assert ((probs[0] > 0.5) == (y > 0.5)).mean() > 0.95
+
+
+def test_lbfgs_probe_converges_whatever_the_seed():
+    """A probe is convex: the default solver reaches the optimum, which no seed changes."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 12)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(np.float32)
+    inputs = train.FeatureInputs(x)
+    results = [train.train(train.Classifier(train.Standardize(inputs.x)), inputs, y,
+                           train.PROBE_DEFAULTS, seed=seed, progress=False) for seed in (0, 9)]
+    assert np.array_equal(results[0].predict(inputs), results[1].predict(inputs))
+    model = results[0].model
+    model.zero_grad()
+    logits = model(**inputs.batch(np.arange(300)))
+    objective = train.soft_cross_entropy(logits, torch.as_tensor(y)).mean() + 0.5 * (
+        train.PROBE_DEFAULTS.weight_decay * (model.head.weight ** 2).sum())
+    objective.backward()
+    assert model.head.weight.grad.abs().max() < 1e-4
+    assert results[0].best_step == train.LBFGS_ROUNDS  # the final model is kept
+
+
+def test_with_a_new_method_starts_from_its_default_params():
+    exp = small_experiment(method="logconf", method_params={"max_coef": 0.3})
+    assert exp.with_(method="naive").method_params == {"hard": False}
+    assert exp.with_(seed=3).method_params["max_coef"] == 0.3
+    replicate = exp.replicate(4)
+    assert (replicate.split_seed, replicate.seed) == (4, 4)
+
+
+def test_a_method_that_changes_the_supervisor_is_scored_against_it(fresh_cache):
+    exp = small_experiment(method="weak_ensemble",
+                           method_params={"weak_models": ["tfidf-logreg", "static64"]})
+    row = run(exp, progress=False)
+    labels = pipeline.experiment_splits(exp)["test"].labels
+    members = [pipeline.weak_labels(exp.with_(weak_model=m))["probs"]["test"]
+               for m in ("tfidf-logreg", "static64")]
+    ensemble_acc = ((np.mean(members, axis=0) > 0.5) == labels).mean()
+    assert row["supervisor"] == "changed"
+    assert row["weak_acc"] == pytest.approx(ensemble_acc)
+    assert run(exp.with_(method="naive"), progress=False)["supervisor"] == "weak"

@@ -12,6 +12,7 @@ from w2s_utils.tasks import (
     leak_check,
     load_jsonl_folder,
     make_splits,
+    near_duplicate_key,
 )
 
 SIZES = {"weak_train": 100, "pool": 200, "val": 50, "test": 100, "holdout": 50}
@@ -21,9 +22,9 @@ SIZES = {"weak_train": 100, "pool": 200, "val": 50, "test": 100, "holdout": 50}
                                   "synthetic-sentiment"])
 def test_offline_tasks_split_disjoint_balanced_and_deterministic(task):
     sizes = {k: v // 2 for k, v in SIZES.items()} if task != "tweets-sentiment" else SIZES
-    first = make_splits(task, sizes, seed=3)
-    again = make_splits(task, sizes, seed=3)
-    other = make_splits(task, sizes, seed=4)
+    first = make_splits(task, sizes, split_seed=3)
+    again = make_splits(task, sizes, split_seed=3)
+    other = make_splits(task, sizes, split_seed=4)
     assert leak_check(first).to_numpy().sum() == 0
     for split in SPLITS:
         assert len(first[split]) == sizes[split]
@@ -32,15 +33,47 @@ def test_offline_tasks_split_disjoint_balanced_and_deterministic(task):
     assert list(first["pool"].ids) != list(other["pool"].ids)
 
 
+def test_test_and_holdout_are_fixed_whatever_the_split_seed():
+    sizes = {**SIZES, "test": 400}
+    first, other = (make_splits("tweets-sentiment", sizes, split_seed=s) for s in (0, 7))
+    for split in ("test", "holdout"):
+        assert list(first[split].ids) == list(other[split].ids)
+    smaller = make_splits("tweets-sentiment", {**sizes, "test": 200}, split_seed=5)
+    assert set(smaller["test"].ids) <= set(first["test"].ids)
+
+
+def test_near_duplicates_share_a_split_and_conflicting_groups_are_dropped(monkeypatch):
+    import w2s_utils.tasks as tasks
+
+    rows = [(f"RT @user{i % 7}: Flight {i} was GREAT!! http://t.co/{i}", 1) for i in range(40)]
+    rows += [(f"flight {i} was great", 1) for i in range(40)]          # near-copies
+    rows += [(f"plain text number {i}", i % 2) for i in range(400)]
+    rows += [("Delayed again.", 0), ("delayed again!!", 1)]            # conflicting pair
+    loader = lambda: pd.DataFrame(rows, columns=["text", "label"])  # noqa: E731
+    monkeypatch.setitem(TASKS._items, "near-dups", tasks.Task("near-dups", "test", loader))
+    tasks._load_cached.cache_clear()
+    frame = tasks._load_cached("near-dups")
+    assert frame.attrs["dropped_conflicting"] == 2
+    assert near_duplicate_key("RT @a: Flight 3 was GREAT!! http://t.co/x") == "flight 3 was great"
+    for seed in range(3):
+        splits = make_splits("near-dups", {"weak_train": 40, "pool": 60, "val": 20,
+                                           "test": 60, "holdout": 20}, split_seed=seed,
+                             balanced=False)
+        where = {near_duplicate_key(t): s for s in SPLITS for t in splits[s].texts}
+        for s in SPLITS:
+            assert all(where[near_duplicate_key(t)] == s for t in splits[s].texts)
+    tasks._load_cached.cache_clear()
+
+
 def test_natural_balance_keeps_the_tweets_minority_rate():
-    splits = make_splits("tweets-sentiment", {**SIZES, "test": 2000}, seed=0, balanced=False)
+    splits = make_splits("tweets-sentiment", {**SIZES, "test": 2000}, split_seed=0, balanced=False)
     assert 0.25 < splits["test"].positive_rate < 0.35
     assert splits.natural_positive_rate == pytest.approx(0.3, abs=0.01)
 
 
 def test_too_large_split_says_how_many_are_left():
     with pytest.raises(ValueError, match=r"class-\d examples left.*balanced=False"):
-        make_splits("bbc-news", {**SIZES, "pool": 2000}, seed=0)
+        make_splits("bbc-news", {**SIZES, "pool": 2000}, split_seed=0)
 
 
 def test_unknown_task_lists_valid_names():
@@ -49,7 +82,7 @@ def test_unknown_task_lists_valid_names():
 
 
 def test_tabular_task_carries_features():
-    splits = make_splits("sklearn-breast-cancer", {k: 20 for k in SPLITS}, seed=0)
+    splits = make_splits("sklearn-breast-cancer", {k: 20 for k in SPLITS}, split_seed=0)
     assert splits["pool"].features.shape == (20, 30)
 
 
@@ -105,7 +138,7 @@ def test_jsonl_chat_preference_and_verification(tmp_path):
     assert frame.groupby("source").size().to_dict() == {"test": 60, "train_label": 30,
                                                         "train_unlabel": 40}
     splits = make_splits(f"jsonl:{chat}", {"weak_train": 20, "pool": 30, "val": 10,
-                                           "test": 30, "holdout": 10}, seed=0)
+                                           "test": 30, "holdout": 10}, split_seed=0)
     assert all(t.startswith("train_label") for t in splits["weak_train"].texts)
     assert all(t.startswith("train_unlabel") for t in splits["pool"].texts)
     assert all(t.startswith("test") for t in splits["holdout"].texts)

@@ -49,35 +49,47 @@ class DataParams(NotebookParams):
 class ExperimentParams(DataParams):
     """A weak → strong pair, seeds and training budget, shared by the experiment notebooks."""
 
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: list(range(10)), min_length=1,
+                             description="replicates: split draw and training seed")
     weak_model: ModelName = "static64"
     strong_model: ModelName = "minilm-l6"
     finetune_epochs: float = Field(2.0, gt=0, le=20)
     max_length: int = Field(64, ge=8, le=512)
     progress: bool = True
 
+    def seeds_for(self, regime: str) -> list[int]:
+        """Replicate seeds of a regime (``finetune_seeds`` where a notebook has them)."""
+        return getattr(self, "finetune_seeds", self.seeds) if regime == "finetune" else self.seeds
+
     def experiment(self, regime: str = "linear_probe", **changes):
-        """The pipeline ``Experiment`` these parameters describe (seed = first seed)."""
+        """The pipeline ``Experiment`` these parameters describe (replicate = first seed)."""
         from .pipeline import Experiment
         from .train import FINETUNE_DEFAULTS
 
         finetune = FINETUNE_DEFAULTS.model_copy(
             update={"epochs": self.finetune_epochs, "max_length": self.max_length})
+        first = self.seeds_for(regime)[0]
         return Experiment(task=self.task, sizes=self.sizes, balanced=self.balanced,
-                          seed=self.seeds[0], weak_model=self.weak_model,
+                          split_seed=first, seed=first, weak_model=self.weak_model,
                           strong_model=self.strong_model, regime=regime, finetune=finetune,
                           **changes)
 
 
+class FinetuneSeedsParams(ExperimentParams):
+    """Fine-tuning costs minutes a run, probes seconds: fewer replicates for fine-tuning."""
+
+    finetune_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+
+
 class DataNotebookParams(DataParams):
-    seed: int = Field(0, ge=0)
+    split_seed: int = Field(0, ge=0, description="draws weak_train, pool and val")
     ladder: list[ModelName] = Field(default_factory=lambda: [
         "tfidf-logreg", "static64", "minilm-l3", "minilm-l6", "mpnet-base"])
     probe_train: int = Field(1000, ge=10, description="GT examples for the ladder probes")
     probe_test: int = Field(3000, ge=10)
 
 
-class QuickstartParams(ExperimentParams):
+class QuickstartParams(FinetuneSeedsParams):
     regime: Literal["linear_probe", "finetune"] = "finetune"
 
 
@@ -86,17 +98,17 @@ class WeakSupervisorParams(ExperimentParams):
         default_factory=lambda: ["tfidf-logreg", "static64", "minilm-l3"], min_length=1)
 
 
-class StrongStudentParams(ExperimentParams):
+class StrongStudentParams(FinetuneSeedsParams):
     regimes: list[Literal["linear_probe", "finetune"]] = Field(
         default_factory=lambda: ["linear_probe", "finetune"], min_length=1)
 
 
-class MethodsParams(ExperimentParams):
+class MethodsParams(FinetuneSeedsParams):
     probe_methods: list[MethodName] = Field(default_factory=lambda: ["naive"], min_length=1)
     finetune_methods: list[MethodName] = Field(default_factory=lambda: ["naive", "logconf"])
 
 
-class AnalysisParams(ExperimentParams):
+class AnalysisParams(FinetuneSeedsParams):
     """Notebook 05: a sweep over the ladder (linear probe) plus fine-tuned pairs.
 
     ``weak_model``/``strong_model`` are the explorer's first choice.

@@ -1,4 +1,10 @@
-"""Metrics on ground truth, PGR, and confidence intervals over seeds."""
+"""Metrics on ground truth, PGR with paired intervals, and paired method comparisons.
+
+Every seed of a table shares the fixed ``test`` set, so methods are compared by
+per-seed paired differences (paired t-test and a sign-flip permutation test, Holm
+across the methods of a table), and PGR is a ratio of seed means with a bootstrap
+interval that resamples seeds and test examples together.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+BOOTSTRAP_DRAWS = 2000
+ALPHA = 0.05
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
@@ -103,29 +112,191 @@ def interval_side(mean: float, half: float, other: float, other_half: float) -> 
     return 0
 
 
-def compare_to_baseline(table: pd.DataFrame, baseline: str = "naive", by: str = "regime",
-                        metric: str = "pgr") -> pd.DataFrame:
-    """One honest verdict per method: helped / hurt / no clear difference vs the baseline.
+# --------------------------------------------------------------------------- per-example
 
-    'helped' (or 'hurt') only when the 95% intervals of the two means do not overlap;
-    without an interval (one seed) there is no verdict.
+
+def pack_correct(labels, probs) -> str:
+    """Which test examples a model got right, as hex of packed bits (for the bootstrap)."""
+    correct = (np.asarray(probs) > 0.5) == np.asarray(labels).astype(bool)
+    return np.packbits(correct).tobytes().hex()
+
+
+def unpack_correct(packed: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(packed), np.uint8))[:n].astype(bool)
+
+
+def _correct_matrix(group: pd.DataFrame, who: str) -> np.ndarray:
+    """(seeds, test examples) correctness of ``who`` (weak, ceiling or student)."""
+    n = int(group["n_test"].iloc[0])
+    return np.stack([unpack_correct(p, n) for p in group[f"{who}_test_correct"]])
+
+
+# --------------------------------------------------------------------------- PGR
+
+
+def pgr_interval(weak: np.ndarray, ceiling: np.ndarray, student: np.ndarray,
+                 draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
+                 confidence: float = 1 - ALPHA) -> dict[str, float]:
+    """PGR as a ratio of seed means, with a paired bootstrap over seeds and test examples.
+
+    Arguments are (seeds, examples) correctness on one fixed test set. Each draw
+    resamples seeds and, shared by every seed and model, test examples, so what the
+    three models have in common cancels as it does in the point estimate. The gap
+    (ceiling − weak) gets its own interval; when it includes 0 the gap is not resolved
+    and there is no PGR to report (``pgr`` is NaN, ``resolved`` False).
+    """
+    rng = np.random.default_rng(seed)
+    n_seeds, n = weak.shape
+    acc = {k: m.mean(1) for k, m in (("weak", weak), ("ceiling", ceiling), ("student", student))}
+    gap = acc["ceiling"].mean() - acc["weak"].mean()
+    point = (acc["student"].mean() - acc["weak"].mean()) / gap if gap != 0 else np.nan
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=draws).astype(np.float32) / n
+    seed_draws = rng.integers(0, n_seeds, size=(draws, n_seeds))
+    boot = {}
+    for k, m in (("weak", weak), ("ceiling", ceiling), ("student", student)):
+        per_seed = counts @ m.T.astype(np.float32)  # (draws, seeds): accuracy per resample
+        boot[k] = np.take_along_axis(per_seed, seed_draws, 1).mean(1)
+    b_gap = boot["ceiling"] - boot["weak"]
+    tail = (1 - confidence) / 2 * 100
+    gap_lo, gap_hi = np.percentile(b_gap, [tail, 100 - tail])
+    resolved = bool(gap_lo > 0 or gap_hi < 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b_pgr = (boot["student"] - boot["weak"]) / b_gap
+    lo, hi = np.nanpercentile(b_pgr, [tail, 100 - tail]) if resolved else (np.nan, np.nan)
+    return {"pgr": float(point) if resolved else float("nan"), "pgr_low": float(lo),
+            "pgr_high": float(hi), "gap": float(gap), "gap_low": float(gap_lo),
+            "gap_high": float(gap_hi), "resolved": resolved}
+
+
+def pgr_summary(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """One row per group: accuracies (mean ± 95% t-interval over seeds), PGR as a ratio
+    of means with its paired bootstrap interval, the per-seed PGRs, and "gap not
+    resolved" where the ceiling's lead over the weak model is within noise."""
+    rows = []
+    for keys, group in frame.groupby(by, sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        group = group.sort_values("seed")
+        row = dict(zip(by, keys))
+        for metric in ("weak_acc", "ceiling_acc", "student_acc"):
+            row[metric], row[f"{metric}_ci95"], _ = mean_ci(group[metric])
+        row.update(pgr_interval(*(_correct_matrix(group, w)
+                                  for w in ("weak", "ceiling", "student"))))
+        row["pgr_note"] = "" if row["resolved"] else "gap not resolved"
+        per_seed = group["pgr"].to_numpy(float)
+        row["per_seed_pgr"] = " ".join("nan" if np.isnan(v) else f"{v:.2f}" for v in per_seed)
+        row["nan_seeds"] = int(np.isnan(per_seed).sum())
+        row["seeds"] = len(group)
+        row["seed_list"] = ",".join(str(s) for s in group["seed"])
+        if "supervisor" in group:
+            row["supervisor"] = group["supervisor"].iloc[0]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment: controls the family-wise error across a table."""
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    order = np.argsort(p[ok])
+    m = ok.sum()
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[ok][order])
+    values = np.empty(m)
+    values[order] = np.minimum(stepped, 1.0)
+    adjusted[ok] = values
+    return adjusted
+
+
+def paired_test(differences) -> dict[str, float]:
+    """Paired t-test and exact sign-flip permutation test of per-seed differences.
+
+    The t-test is undefined when every difference is the same (no variance): its p-value
+    is then NaN and the sign-flip test still answers.
+    """
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return {"p_t": float("nan"), "p_signflip": float("nan")}
+    if np.allclose(d, 0):
+        return {"p_t": 1.0, "p_signflip": 1.0}
+    p_t = float("nan") if np.allclose(d, d[0]) else float(stats.ttest_1samp(d, 0.0).pvalue)
+    flip = stats.permutation_test((d,), np.mean, permutation_type="samples",
+                                  n_resamples=np.inf if len(d) <= 16 else 9999,
+                                  random_state=0)
+    return {"p_t": p_t, "p_signflip": float(flip.pvalue)}
+
+
+def paired_verdicts(frame: pd.DataFrame, baseline: str = "naive", by: str = "regime",
+                    alpha: float = ALPHA) -> pd.DataFrame:
+    """Each method against ``baseline`` on the same seeds, one verdict per method.
+
+    The per-seed difference is the student's gain over its own supervisor minus the
+    baseline's (for a method that keeps the weak model that is simply the difference in
+    student accuracy). Tests: paired t and sign-flip permutation; the verdict uses the
+    t-test's p-value (the sign-flip one where t is undefined), Holm-adjusted across the
+    methods of each ``by`` group. Seeds that one side lacks are left out and counted.
     """
     rows = []
-    for group, part in table.groupby(by, sort=False):
-        base = part[part["method"] == baseline]
-        if base.empty:
+    for group, part in frame.groupby(by, sort=True):
+        gain = part.assign(gain=part["student_acc"] - part["weak_acc"]).pivot_table(
+            index="seed", columns="method", values="gain")
+        if baseline not in gain:
             continue
-        b_mean, b_half = base[metric].iloc[0], base[f"{metric}_ci95"].iloc[0]
-        for _, row in part.iterrows():
-            if row["method"] == baseline:
-                continue
-            mean, half = row[metric], row[f"{metric}_ci95"]
-            if np.isnan(half) or np.isnan(b_half):
-                verdict = "no interval (one seed)"
+        gap = part[part["method"] == baseline].set_index("seed")
+        gap = (gap["ceiling_acc"] - gap["weak_acc"]).mean()
+        block = []
+        for method in sorted(c for c in gain.columns if c != baseline):
+            both = gain[[method, baseline]].dropna()
+            d = (both[method] - both[baseline]).to_numpy()
+            changed = "supervisor" in part and (
+                part.loc[part["method"] == method, "supervisor"] == "changed").any()
+            block.append({by: group, "method": method, "seeds": len(d),
+                          "missing_seeds": int(len(gain) - len(d)),
+                          "difference_acc": float(d.mean()) if len(d) else float("nan"),
+                          "difference_pgr": float(d.mean() / gap) if len(d) else float("nan"),
+                          "wins": f"{int((d > 0).sum())}/{len(d)}",
+                          **paired_test(d), "supervisor": "changed" if changed else "weak"})
+        if not block:
+            continue
+        adjusted = holm([b["p_signflip"] if np.isnan(b["p_t"]) else b["p_t"] for b in block])
+        for b, p_holm in zip(block, adjusted):
+            b["p_holm"] = float(p_holm)
+            if np.isnan(p_holm):
+                b["verdict"] = "no test (fewer than 2 seeds)"
+            elif p_holm < alpha:
+                b["verdict"] = "helped" if b["difference_acc"] > 0 else "hurt"
             else:
-                verdict = {1: "helped", -1: "hurt", 0: "no clear difference"}[
-                    interval_side(mean, half, b_mean, b_half)]
-            rows.append({by: group, "method": row["method"], metric: round(mean, 3),
-                         f"{baseline} {metric}": round(b_mean, 3),
-                         "difference": round(mean - b_mean, 3), "verdict": verdict})
+                b["verdict"] = "no clear difference"
+        rows.extend(block)
     return pd.DataFrame(rows)
+
+
+def verdict_power(frame: pd.DataFrame, method: str, baseline: str = "naive",
+                  sizes=None, subsets: int = 300, seed: int = 0,
+                  alpha: float = ALPHA) -> pd.DataFrame:
+    """How often a paired t-test, and the old rule "95% intervals do not overlap", see a
+    difference between ``method`` and ``baseline`` when only ``n`` of the run's seeds are
+    used (random subsets of the recorded seeds): the power of each rule at ``n`` seeds,
+    estimated from this run's own per-seed data."""
+    rng = np.random.default_rng(seed)
+    frame = frame.assign(gain=frame["student_acc"] - frame["weak_acc"])
+    wide = frame.pivot_table(index="seed", columns="method", values="gain")
+    wide = wide[[method, baseline]].dropna()
+    ratio = frame.pivot_table(index="seed", columns="method", values="pgr")
+    seeds = wide.index.to_numpy()
+    sizes = sizes or list(range(2, len(seeds) + 1))
+    rows = []
+    for n in sizes:
+        paired = overlap = 0
+        for _ in range(subsets):
+            pick = wide.loc[rng.choice(seeds, n, replace=False)]
+            d = pick[method] - pick[baseline]
+            paired += bool(paired_test(d)["p_t"] < alpha)
+            chosen = ratio.loc[pick.index]
+            (m1, h1, _), (m0, h0, _) = mean_ci(chosen[method]), mean_ci(chosen[baseline])
+            overlap += interval_side(m1, h1, m0, h0) != 0
+        rows.append({"seeds": n, "paired t-test": paired / subsets,
+                     "intervals do not overlap": overlap / subsets})
+    return pd.DataFrame(rows).set_index("seeds")

@@ -138,8 +138,8 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
     executed = json.loads(partial.read_text())
     executed["metadata"]["w2s"] = {
         "stamp": run_stamp(name, profile, parameters),
-        "figures": {str(path): _sha256(path) for path in sorted(figures.glob(f"{name}_*.png"))
-                    if path.stat().st_mtime >= started - 1},
+        "figures": {str(path): _sha256(path) for path in sorted(figures.glob(f"{name}_*"))
+                    if path.suffix in (".png", ".csv") and path.stat().st_mtime >= started - 1},
     }
     partial.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n")
     os.replace(partial, output)

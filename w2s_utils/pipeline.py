@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from . import results
 from .cache import ArtifactStore, code_version, stage_key
 from .methods import StudentContext, get_method
-from .metrics import classification_metrics, pgr, summarize, weak_error_imitation
+from .metrics import (
+    classification_metrics,
+    pack_correct,
+    pgr,
+    pgr_summary,
+    weak_error_imitation,
+)
 from .models import embed, get_model, load_backbone, load_tokenizer
 from .names import ModelName, TaskName
 from .tasks import SPLITS, TaskSplits, make_splits
@@ -61,7 +67,8 @@ class Experiment(BaseModel):
     task: TaskName = "tweets-sentiment"
     sizes: SplitSizes = SplitSizes()
     balanced: bool = True
-    seed: int = Field(0, ge=0)
+    split_seed: int = Field(0, ge=0, description="draws weak_train, pool and val")
+    seed: int = Field(0, ge=0, description="training: initialisation and data order")
     weak_model: ModelName = "static64"
     strong_model: ModelName = "minilm-l6"
     regime: Regime = "linear_probe"
@@ -97,20 +104,31 @@ class Experiment(BaseModel):
         return self.probe if self.regime == "linear_probe" else self.finetune
 
     def with_(self, **changes) -> Experiment:
-        """A validated copy with some fields changed."""
-        return Experiment(**{**self.model_dump(), **changes})
+        """A validated copy with some fields changed; a new method starts from its own
+        default parameters unless ``method_params`` is given too."""
+        data = self.model_dump()
+        if changes.get("method", self.method) != self.method:
+            data["method_params"] = {}
+        return Experiment(**{**data, **changes})
+
+    def replicate(self, seed: int) -> Experiment:
+        """Replicate ``seed``: a new draw of weak_train/pool/val and a new training seed
+        (test and holdout are fixed per task, so replicates are scored on one test set)."""
+        return self.with_(split_seed=seed, seed=seed)
 
 
 # --------------------------------------------------------------------------- learners
 
 
 @lru_cache(maxsize=8)
-def _splits(task: str, sizes: SplitSizes, seed: int, balanced: bool) -> TaskSplits:
-    return make_splits(task, sizes.model_dump(), seed=seed, balanced=balanced)
+def _splits(task: str, sizes: SplitSizes, split_seed: int, balanced: bool) -> TaskSplits:
+    return make_splits(task, sizes.model_dump(), split_seed=split_seed, balanced=balanced)
 
 
 def experiment_splits(exp: Experiment) -> TaskSplits:
-    return _splits(exp.task, exp.sizes, exp.seed, exp.balanced)
+    """The experiment's splits, ground truth included: for weak, ceiling and scoring code,
+    never for a student (``student`` hands methods ``without_labels()``)."""
+    return _splits(exp.task, exp.sizes, exp.split_seed, exp.balanced)
 
 
 class Subset:
@@ -189,7 +207,7 @@ def split_features(model: str, splits: TaskSplits, progress: bool = True) -> dic
 
 def _data_config(exp: Experiment) -> dict:
     return {"task": exp.task, "sizes": exp.sizes.model_dump(), "balanced": exp.balanced,
-            "seed": exp.seed}
+            "split_seed": exp.split_seed, "seed": exp.seed}
 
 
 def weak_key(exp: Experiment) -> str:
@@ -261,19 +279,26 @@ def ceiling(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
 
 def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
             progress: bool = True) -> dict:
-    """The strong model trained on weak labels under ``exp.method``; no GT reaches it."""
+    """The strong model trained on weak labels under ``exp.method``; no GT reaches it.
+
+    The method's context is built from label-free splits, the weak model's soft labels on
+    ``pool`` and ``val``, and a function for other weak supervisors' soft labels (trained
+    on ``weak_train`` ground truth, the weak side's own data): no ground-truth label of
+    any split, no ceiling output and no artifact store is reachable from it.
+    """
     store = store or ArtifactStore()
     weak = weak_labels(exp, store, force, progress)
 
     def compute():
-        splits = experiment_splits(exp)
+        blind = experiment_splits(exp).without_labels()
         method = get_method(exp.method)()
-        learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
+        learner = Learner(exp.strong_model, exp.regime, blind, exp.train_config,
                           progress=progress)
         context = StudentContext(
-            experiment=exp, splits=splits.without_labels(), store=store,
-            weak={s: weak["probs"][s] for s in ("pool", "val")},
+            experiment=exp, splits=blind,
+            weak={s: weak["probs"][s] for s in STUDENT_WEAK_SPLITS},
             learner=learner, params=method.Params(**exp.method_params), progress=progress,
+            weak_supervisor=WeakSupervisors(exp, store, progress, STUDENT_WEAK_SPLITS),
         )
         result = method.run(context)
         return _artifact(result, learner.predict(result))
@@ -281,31 +306,66 @@ def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
     return store.get_or_compute(student_key(exp), compute, force)
 
 
+STUDENT_WEAK_SPLITS = ("pool", "val")
+
+
+class WeakSupervisors:
+    """Soft labels of another weak model (a probe on ``weak_train`` ground truth) on some
+    splits. The store and the splits it needs are reached through the module, not held:
+    a method's context holds this object and must reach no ground truth through it."""
+
+    __slots__ = ("_exp", "_root", "_progress", "_splits", "weak_model")
+
+    def __init__(self, exp: Experiment, store: ArtifactStore, progress: bool,
+                 splits: tuple[str, ...]):
+        self._exp, self._root, self._progress, self._splits = exp, str(store.root), progress, splits
+        self.weak_model = exp.weak_model  # the experiment's own weak supervisor
+
+    def __call__(self, model: str) -> dict[str, np.ndarray]:
+        probs = weak_labels(self._exp.with_(weak_model=model), ArtifactStore(self._root),
+                            progress=self._progress)["probs"]
+        return {s: probs[s] for s in self._splits}
+
+
 # --------------------------------------------------------------------------- runs
 
 
 def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
         progress: bool = True) -> dict:
-    """All stages of one experiment; records and returns its results row."""
+    """All stages of one experiment; records and returns its results row.
+
+    The row keeps each model's per-example correctness on ``test`` (``*_test_correct``,
+    packed bits in hex) so intervals can resample test examples as well as seeds.
+    A method that changes the supervisor is scored against its own supervisor.
+    """
     store = store or ArtifactStore()
     weak = weak_labels(exp, store, force, progress)
     top = ceiling(exp, store, force, progress)
     stud = student(exp, store, force, progress)
     labels = experiment_splits(exp)["test"].labels
+    method = get_method(exp.method)
+    supervisor = weak["probs"]["test"]
+    if method.changes_supervisor():
+        weak_probs = WeakSupervisors(exp, store, progress, ("test",))
+        supervisor = method().supervisor(method.Params(**exp.method_params),
+                                         weak_probs)["test"]
     row: dict[str, Any] = {
         "task": exp.task, "regime": exp.regime, "weak_model": exp.weak_model,
         "strong_model": exp.strong_model, "method": exp.method,
-        "method_params": _canonical(exp.method_params), "seed": exp.seed,
+        "method_params": _canonical(exp.method_params), "split_seed": exp.split_seed,
+        "seed": exp.seed, "supervisor": "changed" if method.changes_supervisor() else "weak",
         "balanced": exp.balanced, **{f"n_{k}": v for k, v in exp.sizes.model_dump().items()},
     }
-    scores = {name: classification_metrics(labels, art["probs"]["test"])
-              for name, art in (("weak", weak), ("ceiling", top), ("student", stud))}
+    probs = {"weak": supervisor, "ceiling": top["probs"]["test"],
+             "student": stud["probs"]["test"]}
+    scores = {name: classification_metrics(labels, p) for name, p in probs.items()}
     for name, metrics in scores.items():
         row.update({f"{name}_{k}": v for k, v in metrics.items()})
     row["pgr"] = pgr(scores["student"]["acc"], scores["weak"]["acc"], scores["ceiling"]["acc"])
     for metric in ("balanced_acc", "auroc"):
         row[f"pgr_{metric}"] = pgr(*(scores[n][metric] for n in ("student", "weak", "ceiling")))
-    row.update(weak_error_imitation(labels, weak["probs"]["test"], stud["probs"]["test"]))
+    row.update(weak_error_imitation(labels, supervisor, probs["student"]))
+    row.update({f"{name}_test_correct": pack_correct(labels, p) for name, p in probs.items()})
     row.update({f"{n}_seconds": a["seconds"] for n, a in
                 (("weak", weak), ("ceiling", top), ("student", stud))})
     row.update(code_version=code_version(), git_commit=_git_commit(),
@@ -316,15 +376,15 @@ def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False
 
 def run_seeds(exp: Experiment, seeds, **kwargs) -> pd.DataFrame:
     """The same experiment over several seeds (split, initialisation and data order)."""
-    return pd.DataFrame([run(exp.with_(seed=s), **kwargs) for s in seeds])
+    return pd.DataFrame([run(exp.replicate(s), **kwargs) for s in seeds])
 
 
 def pgr_table(frame: pd.DataFrame, by=("task", "regime", "weak_model", "strong_model",
                                        "method")) -> pd.DataFrame:
-    """Mean ± 95% CI over seeds of accuracies and PGR, one row per configuration."""
-    metrics = ["weak_acc", "ceiling_acc", "student_acc", "pgr", "pgr_balanced_acc",
-               "pgr_auroc"]
-    return summarize(frame, list(by), metrics)
+    """Accuracies (mean ± 95% CI over seeds) and PGR (ratio of means, paired bootstrap
+    interval over seeds and test examples; "gap not resolved" instead of a PGR when the
+    ceiling's lead is within noise), one row per configuration."""
+    return pgr_summary(frame, list(by))
 
 
 @lru_cache(maxsize=1)
@@ -370,7 +430,7 @@ def weak_table(exp: Experiment, models: list[str], seeds, progress: bool = True
     rows = []
     for model in models:
         for seed in seeds:
-            run_exp = exp.with_(weak_model=model, seed=seed)
+            run_exp = exp.with_(weak_model=model).replicate(seed)
             labels = experiment_splits(run_exp)["test"].labels
             probs = weak_labels(run_exp, progress=progress)["probs"]["test"]
             rows.append({"weak_model": model, "seed": seed,

@@ -12,9 +12,29 @@ from .paths import figures_dir
 
 
 def savefig(fig, notebook: str, name: str) -> Path:
+    """Write the figure without volatile metadata: the same table gives the same bytes."""
     path = figures_dir() / f"{notebook}_{name}.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
     return path
+
+
+def error_bars(table: pd.DataFrame, value: str) -> np.ndarray:
+    """Error bar lengths for ``value``: asymmetric from ``{value}_low``/``_high`` (PGR's
+    bootstrap interval) or symmetric from ``{value}_ci95``; 0 where there is none."""
+    if f"{value}_low" in table:
+        low = (table[value] - table[f"{value}_low"]).to_numpy(float)
+        high = (table[f"{value}_high"] - table[value]).to_numpy(float)
+        return np.nan_to_num(np.vstack([low, high]))
+    return np.nan_to_num(table[f"{value}_ci95"].to_numpy(float))
+
+
+def interval_text(mean: float, low: float | None, high: float | None, half: float | None
+                  ) -> str:
+    if np.isnan(mean):
+        return "gap not\nresolved"
+    if low is not None and not np.isnan(low):
+        return f"{mean:.2f}\n[{low:.2f}, {high:.2f}]"
+    return f"{mean:.2f}\n±{np.nan_to_num(half):.2f}"
 
 
 def accuracy_bars(summary: pd.DataFrame, title: str = "", ax=None):
@@ -63,7 +83,7 @@ def learning_curves(histories: dict[str, list[dict]], key: str = "val_loss", ax=
 
 def lines_with_ci(ax, table: pd.DataFrame, x: str, y: str, by: str | None = None, **style):
     """Mean ``y`` against ``x`` with 95% CI bars (column ``{y}_ci95``), one line per ``by``."""
-    groups = table.groupby(by, sort=False) if by else [(style.pop("label", y), table)]
+    groups = table.groupby(by, sort=True) if by else [(style.pop("label", y), table)]
     style = {"marker": "o", "capsize": 3, **style}
     for key, part in groups:
         part = part.sort_values(x)
@@ -78,7 +98,7 @@ def accuracy_vs_size(students: pd.DataFrame, ceiling: pd.DataFrame, weak: pd.Dat
     weak model (whose own accuracy is a star of the same colour at its size), and the
     strong ceiling trained on ground truth as a dashed black line. Log-scaled sizes."""
     ax = ax or plt.subplots(figsize=(6.5, 4))[1]
-    for k, (name, part) in enumerate(students.groupby("weak_model", sort=False)):
+    for k, (name, part) in enumerate(students.groupby("weak_model", sort=True)):
         lines_with_ci(ax, part, "strong_params_m", "student_acc", color=f"C{k}",
                       label=f"student of {name}")
         own = weak[weak["weak_model"] == name]
@@ -109,18 +129,28 @@ def ladder_axis(ax, models: list[str]):
 
 def annotated_heatmap(ax, table: pd.DataFrame, rows: str, cols: str, value: str,
                       row_order: list, col_order: list):
-    """Mean ``value`` per ``rows`` × ``cols`` cell, written as 'mean ± 95% CI'; blank
-    where there is no run (e.g. a weak model above the strong one)."""
-    mean = table.pivot(index=rows, columns=cols, values=value)
-    half = table.pivot(index=rows, columns=cols, values=f"{value}_ci95")
-    mean = mean.reindex(index=row_order, columns=col_order).to_numpy(float)
-    half = half.reindex(index=row_order, columns=col_order).to_numpy(float)
-    low, high = min(0.0, np.nanmin(mean)), max(1.0, np.nanmax(mean))
+    """Mean ``value`` per ``rows`` × ``cols`` cell with its 95% interval ('[low, high]'
+    or '± half'); "gap not resolved" where a run exists but has no PGR, blank where
+    there is no run (e.g. a weak model above the strong one)."""
+    def grid(column):
+        if column not in table:
+            return np.full((len(row_order), len(col_order)), np.nan)
+        return table.pivot(index=rows, columns=cols, values=column).reindex(
+            index=row_order, columns=col_order).to_numpy(float)
+
+    mean, low_ci, high_ci, half = (grid(c) for c in (
+        value, f"{value}_low", f"{value}_high", f"{value}_ci95"))
+    present = table.assign(_one=1.0).pivot(index=rows, columns=cols, values="_one").reindex(
+        index=row_order, columns=col_order).notna().to_numpy()
+    finite = mean[~np.isnan(mean)]
+    low = min(0.0, finite.min()) if finite.size else 0.0
+    high = max(1.0, finite.max()) if finite.size else 1.0
     image = ax.imshow(mean, cmap="viridis", vmin=low, vmax=high)
     for (i, j), m in np.ndenumerate(mean):
-        if not np.isnan(m):
-            ax.text(j, i, f"{m:.2f}\n±{np.nan_to_num(half[i, j]):.2f}", ha="center",
-                    va="center", fontsize=8, color="white" if m < (low + high) / 2 else "black")
+        if present[i, j]:
+            ax.text(j, i, interval_text(m, low_ci[i, j], high_ci[i, j], half[i, j]),
+                    ha="center", va="center", fontsize=7,
+                    color="black" if np.isnan(m) or m >= (low + high) / 2 else "white")
     ax.set_xticks(range(len(col_order)), col_order, rotation=30, ha="right")
     ax.set_yticks(range(len(row_order)), row_order)
     ax.set_xlabel(cols)
@@ -130,13 +160,14 @@ def annotated_heatmap(ax, table: pd.DataFrame, rows: str, cols: str, value: str,
 
 
 def grouped_bars(ax, table: pd.DataFrame, group: str, hue: str, value: str):
-    """Mean ``value`` ± 95% CI: one cluster of bars per ``group``, one colour per ``hue``."""
-    groups, hues = list(dict.fromkeys(table[group])), list(dict.fromkeys(table[hue]))
+    """Mean ``value`` with its 95% interval: one cluster of bars per ``group``, one colour
+    per ``hue``, both in sorted order (so a figure does not depend on row order)."""
+    groups, hues = sorted(set(table[group])), sorted(set(table[hue]))
     width = 0.8 / len(hues)
     for k, name in enumerate(hues):
         part = table[table[hue] == name].set_index(group).reindex(groups)
         ax.bar(np.arange(len(groups)) + (k - (len(hues) - 1) / 2) * width, part[value], width,
-               yerr=part[f"{value}_ci95"].fillna(0), capsize=3, label=str(name))
+               yerr=error_bars(part, value), capsize=3, label=str(name))
     ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
     ax.axhline(0, color="black", lw=0.6)
     ax.legend(fontsize=8)
@@ -144,9 +175,10 @@ def grouped_bars(ax, table: pd.DataFrame, group: str, hue: str, value: str):
 
 
 def scatter_with_fit(ax, table: pd.DataFrame, x: str, y: str, by: str | None = None):
-    """Points (coloured by ``by``), their least-squares line and y = x; returns the
-    line's (slope, intercept)."""
-    for key, part in (table.groupby(by, sort=False) if by else [(None, table)]):
+    """Points (coloured by ``by``, in sorted order), their least-squares line and y = x;
+    returns the line's (slope, intercept)."""
+    table = table.sort_values([c for c in (by, x, y) if c])
+    for key, part in (table.groupby(by, sort=True) if by else [(None, table)]):
         ax.scatter(part[x], part[y], s=14, alpha=0.7, label=key)
     slope, intercept = np.polyfit(table[x], table[y], 1)
     grid = np.linspace(0, table[x].max() * 1.05, 50)

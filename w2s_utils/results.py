@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .paths import cache_dir
+from .paths import cache_dir, figures_dir
 
 COLUMNS = ["task", "regime", "weak_model", "strong_model", "method", "seed",
            "weak_acc", "student_acc", "ceiling_acc", "pgr"]
@@ -50,3 +50,24 @@ def load_results(path: Path | None = None, **filters) -> pd.DataFrame:
             raise KeyError(f"no column {column!r}; columns: {sorted(frame.columns)}")
         frame = frame[frame[column].isin(value if isinstance(value, list) else [value])]
     return frame.reset_index(drop=True)
+
+
+VOLATILE = ("run_id", "recorded", "code_version", "git_commit", "weak_seconds",
+            "ceiling_seconds", "student_seconds")
+KEYS = ["task", "regime", "weak_model", "strong_model", "method", "method_params", "seed"]
+
+
+def export(frame: pd.DataFrame, notebook: str) -> Path:
+    """Write the per-seed rows behind a notebook's figures to ``<figures>/<notebook>_results.csv``.
+
+    Sorted, rounded and without timings or ids, so the same runs give the same bytes; the
+    per-example ``*_test_correct`` columns let a reader recompute every interval.
+    """
+    table = frame.drop(columns=[c for c in VOLATILE if c in frame])
+    keys = [c for c in KEYS if c in table] + sorted(
+        c for c in table.columns if c not in KEYS and table[c].dtype == object)
+    table = table.sort_values(keys, kind="stable").reset_index(drop=True)
+    table = table[[*keys, *sorted(c for c in table.columns if c not in keys)]]
+    path = figures_dir() / f"{notebook}_results.csv"
+    table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    return path

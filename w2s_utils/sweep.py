@@ -100,7 +100,7 @@ def grid(base: Experiment, *, tasks: list[str] | None = None,
                             "method": method, "reason": reason})
             continue
         exp = base.with_(task=task, weak_model=weak, strong_model=strong, method=method,
-                         method_params=params, regime=regime, seed=seed)
+                         method_params=params, regime=regime).replicate(seed)
         if (identity := exp.model_dump_json()) not in seen:
             seen.add(identity)
             runs.append(exp)

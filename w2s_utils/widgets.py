@@ -92,7 +92,7 @@ class Explorer:
         params = {} if spec is None or value is None else {
             spec.name: int(value) if spec.integer else float(value)}
         exp = self.base.with_(weak_model=weak_model, strong_model=strong_model, method=method,
-                              method_params=params, seed=seed)
+                              method_params=params).replicate(seed)
         self.row = run(exp, progress=False)
         setting = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
         self.figure = bar_figure(self.row, f"{weak_model} → {strong_model}, {method} "

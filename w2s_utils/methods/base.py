@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,8 +25,10 @@ class NoParams(BaseModel):
 class StudentContext:
     """What a method may see: label-free splits, weak soft labels and the strong learner.
 
-    Ground truth never appears here: ``weak`` holds the weak model's P(y=1) on
-    ``pool`` and ``val``, and selection uses the weak-labelled ``val``.
+    Ground truth never appears here (a test walks every object reachable from a
+    context): ``splits`` hold -1 for every label, ``weak`` holds the weak model's P(y=1)
+    on ``pool`` and ``val``, selection uses the weak-labelled ``val``, and
+    ``weak_supervisor(model)`` gives another weak model's soft labels on those splits.
     """
 
     experiment: Experiment
@@ -33,7 +36,7 @@ class StudentContext:
     weak: dict[str, np.ndarray]
     learner: Learner
     params: Any
-    store: Any = None  # the ArtifactStore of the run, for methods that reuse other stages
+    weak_supervisor: Callable[[str], dict[str, np.ndarray]] | None = None
     progress: bool = True
     extras: dict = field(default_factory=dict)
 
@@ -77,9 +80,22 @@ class Method:
     description: ClassVar[str] = ""
     regimes: ClassVar[tuple[str, ...]] = ("linear_probe", "finetune")
     Params: ClassVar[type[BaseModel]] = NoParams
-    # True when the method trains extra weak supervisors on ``weak_train`` ground truth:
-    # legitimate for the weak side, but impossible for an agent that only holds labels-free data.
-    trains_weak_models: ClassVar[bool] = False
+
+    def supervisor(self, params: Any, weak_probs: Callable[[str], dict[str, np.ndarray]]
+                   ) -> dict[str, np.ndarray] | None:
+        """A new supervisor built from weak models only (``weak_probs(model)`` gives a weak
+        probe's soft labels per split; ``weak_probs.weak_model`` is the experiment's), or
+        None to keep the experiment's weak model.
+
+        A method that changes the supervisor is scored against it: its PGR is measured
+        from the new supervisor's accuracy, so a better teacher is not counted as
+        weak-to-strong gain, and verdict tables mark it.
+        """
+        return None
+
+    @classmethod
+    def changes_supervisor(cls) -> bool:
+        return cls.supervisor is not Method.supervisor
 
     def loss(self, ctx: StudentContext) -> Loss:
         return soft_cross_entropy
@@ -100,6 +116,8 @@ class Method:
 
     def run(self, ctx: StudentContext) -> TrainResult:
         labels = self.relabel(ctx)
+        if labels is None and ctx.weak_supervisor is not None:
+            labels = self.supervisor(ctx.params, ctx.weak_supervisor)
         if labels is None:
             labels = {"pool": self.targets(ctx), "val": None}
         return ctx.fit(labels["pool"], val_targets=labels["val"], loss=self.loss(ctx),

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from ..names import ModelName
-from .base import Method, StudentContext, register
+from .base import Method, register
 
 
 class WeakEnsembleParams(BaseModel):
@@ -20,17 +20,10 @@ class WeakEnsembleParams(BaseModel):
 @register
 class WeakEnsemble(Method):
     name = "weak_ensemble"
-    description = "mean soft label of the weak model and extra weak probes (pool and val)"
+    description = "mean soft label of the weak model and extra weak probes (a new supervisor)"
     Params = WeakEnsembleParams
-    trains_weak_models = True
 
-    def relabel(self, ctx: StudentContext) -> dict[str, np.ndarray]:
-        from ..pipeline import weak_labels
-
-        exp = ctx.experiment
-        extra = [m for m in dict.fromkeys(ctx.params.weak_models) if m != exp.weak_model]
-        members = [ctx.weak] + [
-            weak_labels(exp.with_(weak_model=m), ctx.store, progress=ctx.progress)["probs"]
-            for m in extra
-        ]
-        return {s: np.mean([m[s] for m in members], axis=0) for s in ("pool", "val")}
+    def supervisor(self, params, weak_probs):
+        models = dict.fromkeys([weak_probs.weak_model, *params.weak_models])
+        members = [weak_probs(m) for m in models]
+        return {s: np.mean([m[s] for m in members], axis=0) for s in members[0]}
