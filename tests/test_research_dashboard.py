@@ -48,3 +48,60 @@ def test_dashboard_shows_an_api_submission_in_chromium(tmp_path):
     assert row and "browser-agent" in row.group(0) and "constant" in row.group(0)
     assert '<svg id="pgr-chart"' in dom and "<polyline" in dom
     assert "a &lt;b&gt;bold&lt;/b&gt; claim" in dom
+
+
+def test_dashboard_costs_the_same_at_100_and_100k_submissions(tmp_path, monkeypatch):
+    """Running totals: the page reads ideas, agents and ladder steps, never every
+    submission; and one render per ttl serves every reader."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from sqlalchemy import insert
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from research_synthetic import synthetic_data
+
+    from w2s_utils.research import dashboard
+    from w2s_utils.research.db import Submission
+    from w2s_utils.research.server import ServerSettings
+
+    data, secrets = synthetic_data(n_test=100, n_holdout=100)
+    app = create_app(data, f"sqlite:///{tmp_path / 'busy.sqlite'}",
+                     ServerSettings(dashboard_ttl_s=0))
+    with start_server_in_thread(app) as server:
+        key = server.create_key("busy-agent", rate_per_minute=10**6)
+        http = httpx.Client(base_url=server.base_url, timeout=60,
+                            headers={"Authorization": f"Bearer {key}"})
+        score = http.post("/v1/submissions", json={
+            "idea": "busy", "ids": data.views["test"].ids,
+            "predictions": secrets["test"]["weak"].tolist()}).json()
+        row = {"key_id": 1, "agent": "busy-agent", "idea": "busy", "n": 100,
+               "accuracy": score["accuracy"], "pgr": score["pgr"], "new_best": False,
+               "config": "{}", "flags": "[]"}
+
+        def render_seconds(total: int) -> float:
+            with app.state.engine.begin() as connection:
+                count = connection.exec_driver_sql("SELECT count(*) FROM submissions").scalar()
+                rows = [{**row, "created": time.time()} for _ in range(total - count)]
+                if rows:
+                    connection.execute(insert(Submission), rows)
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                assert httpx.get(f"{server.base_url}/").status_code == 200
+                times.append(time.perf_counter() - start)
+            return float(np.median(times))
+
+        few, many = render_seconds(100), render_seconds(100_000)
+        assert many < 2 * few + 0.02, (few, many)
+
+        renders = []
+        original = dashboard.render
+        monkeypatch.setattr(dashboard, "render", lambda **kw: renders.append(1) or original(**kw))
+        app_cached = create_app(data, f"sqlite:///{tmp_path / 'busy.sqlite'}",
+                                ServerSettings(dashboard_ttl_s=60))
+        with start_server_in_thread(app_cached) as cached:
+            for _ in range(20):
+                assert httpx.get(f"{cached.base_url}/").status_code == 200
+        assert len(renders) == 1

@@ -393,23 +393,29 @@ def test_near_duplicates_count_small_nonzero_distances():
 def test_prediction_history_sees_other_writers_and_the_whole_history(tmp_path):
     """The probing detector's cache must stay exact when another process writes too, and
     keep every earlier submission of the agent (not only the latest few)."""
-    from w2s_utils.research.db import make_secret_engine
+    from w2s_utils.research.db import make_engine
     from w2s_utils.research.server import PredictionHistory
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    mine, other = PredictionHistory(make_secret_engine(url)), PredictionHistory(
-        make_secret_engine(url))  # two server processes on one database
+    mine, other = PredictionHistory(make_engine(url)), PredictionHistory(
+        make_engine(url))  # two server processes on one database
     rows = [np.eye(1, 16, k, dtype=np.int64)[0] for k in range(16)]
     for k in range(70):
         (mine if k % 2 else other).add("a", "test", rows[k % 16])
     other.add("b", "test", rows[0])
     other.add("a", "holdout", rows[0])
-    assert len(mine.rows("a", "test", 2)) == 70  # all of them, oldest first
+    other.flush()
+    assert len(mine.rows("a", "test", 2)) == 70  # its own at once, the other's once written
     mine.add("a", "test", rows[3])
     other.add("a", "test", rows[4])
+    other.close()
     history = mine.rows("a", "test", 2)
     assert len(history) == 72 and (np.unpackbits(history[-1])[:16] == rows[4]).all()
     assert len(mine.rows("a", "holdout", 2)) == 1 and len(mine.rows("b", "test", 2)) == 1
+    mine.close()
+    restarted = PredictionHistory(make_engine(url))
+    assert len(restarted.rows("a", "test", 2)) == 72  # all of it survives a restart
+    restarted.close()
 
 
 def test_database_files_are_private_and_hold_no_predictions_or_exact_scores(server, data,

@@ -13,9 +13,11 @@ insert's transaction, which holds under concurrent requests on any database.
 never the exact accuracy, so no computation over the stored rows can recover more than
 the agents were told. Raw prediction vectors are not stored in the main database: the
 probing detector needs each submission's hard labels, and those are kept, packed, in a
-separate *secret* file (``<database>.predictions.sqlite``, mode 0600): with the labels
-of nothing but their own feedback, they are the agents' predictions, but they must not
-be published next to the scores. A SQLite database file is created with mode 0600.
+separate *secret* file, ``<database>.predictions.sqlite``, attached to every connection
+(so they are written in the submission's own transaction). They carry no score, but next
+to a copy of the scores they are what a label-recovery attack works on: keep the file
+private. Both SQLite files are created with mode 0600 (their WAL files inherit it). On
+other databases the table sits next to the others: restrict access to it there.
 """
 
 from __future__ import annotations
@@ -150,20 +152,25 @@ class FindingRow(Base):
     created: Mapped[float] = mapped_column(Float, index=True)
 
 
-class SecretBase(DeclarativeBase):
-    pass
+SECRET_SCHEMA = "secret"
 
 
-class PackedPredictions(SecretBase):
-    """Hard labels of every scored prediction set, packed (secret file: see module doc)."""
+class PackedPredictions(Base):
+    """Hard labels of every scored prediction set, packed: the secret file (module doc).
+
+    In SQLite its table lives in a second file attached to every connection as schema
+    ``secret``, so it is written in the same transaction as the submission; on other
+    databases the schema name is mapped away and the table sits next to the others."""
 
     __tablename__ = "packed_predictions"
-    __table_args__ = (Index("ix_packed_agent_split_id", "agent", "split", "id"),)
+    __table_args__ = (Index("ix_packed_agent_split_id", "agent", "split", "id"),
+                      {"schema": SECRET_SCHEMA})
     id: Mapped[int] = mapped_column(primary_key=True)
     agent: Mapped[str] = mapped_column(String(80))
     split: Mapped[str] = mapped_column(String(16))
     created: Mapped[float] = mapped_column(Float)
     hard: Mapped[bytes] = mapped_column(LargeBinary)
+    writer: Mapped[str] = mapped_column(String(16))  # the server process that stored it
 
 
 def default_database_url() -> str:
@@ -178,15 +185,9 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def secret_url(url: str) -> str:
-    """Where the packed predictions of ``url``'s server live: a sibling SQLite file, an
-    in-memory database for an in-memory one, and the same database otherwise."""
-    path = _sqlite_path(url)
-    if path is not None:
-        return f"sqlite:///{path.with_name(path.name + '.predictions.sqlite')}"
-    if url.startswith("sqlite"):
-        return "sqlite://"
-    return url
+def secret_path(path: Path) -> Path:
+    """The secret file of the SQLite database at ``path``."""
+    return path.with_name(path.name + ".predictions.sqlite")
 
 
 def _create_private(path: Path) -> None:
@@ -196,8 +197,9 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def make_engine(url: str | None = None, metadata=Base.metadata) -> Engine:
-    """An engine with the tables created; SQLite gets WAL and a busy timeout for concurrency."""
+def make_engine(url: str | None = None) -> Engine:
+    """An engine with the tables created; SQLite gets WAL, a busy timeout for concurrency
+    and the secret file attached (created 0600, as the database file itself)."""
     url = url or default_database_url()
     memory = False
     if url.startswith("sqlite"):
@@ -205,31 +207,33 @@ def make_engine(url: str | None = None, metadata=Base.metadata) -> Engine:
         memory = path is None
         if path is not None:
             _create_private(path)
+            _create_private(secret_path(path))
         pool = {"poolclass": StaticPool} if memory else {"pool_size": 20, "max_overflow": 20}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                **pool)
+        attached = ":memory:" if memory else str(secret_path(path))
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
             cursor = connection.cursor()
+            cursor.execute(f"ATTACH DATABASE ? AS {SECRET_SCHEMA}", (attached,))
             if not memory:  # with WAL (below): commits skip one fsync
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute(f"PRAGMA {SECRET_SCHEMA}.synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+        engine = create_engine(url, pool_pre_ping=True).execution_options(
+            schema_translate_map={SECRET_SCHEMA: None})
+    Base.metadata.create_all(engine)
     if engine.dialect.name == "sqlite" and not memory:
         # WAL (readers never block) is stored in the file: set it once, not on every new
         # pooled connection, where it needs a lock and stalls behind concurrent writers.
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            connection.exec_driver_sql(f"PRAGMA {SECRET_SCHEMA}.journal_mode=WAL")
     return engine
-
-
-def make_secret_engine(url: str | None = None) -> Engine:
-    return make_engine(secret_url(url or default_database_url()), SecretBase.metadata)
 
 
 def hash_key(key: str) -> str:

@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import math
+import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from contextlib import nullcontext
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,7 +56,6 @@ from .db import (
     create_key,
     hash_key,
     make_engine,
-    make_secret_engine,
 )
 from .detectors import DetectorSettings
 from .evaldata import EvalData
@@ -84,10 +85,22 @@ _KEY_BY_HASH = (select(ApiKey.id, ApiKey.agent, AgentRow.rate_per_minute, ApiKey
 _HISTORY_NEWER = (select(PackedPredictions.id, PackedPredictions.hard)
                   .where(PackedPredictions.agent == bindparam("agent"),
                          PackedPredictions.split == bindparam("split"),
-                         PackedPredictions.id > bindparam("newest"))
+                         PackedPredictions.id > bindparam("newest"),
+                         PackedPredictions.writer != bindparam("writer"))
                   .order_by(PackedPredictions.id))
 _INSERT_SUBMISSION = insert(Submission)
 _INSERT_PACKED = insert(PackedPredictions)
+_SET_BEST = (update(AgentRow).where(AgentRow.name == bindparam("agent"))
+             .values(best_accuracy=bindparam("best")))
+_IDEA_OF = select(Idea.id, Idea.flags).where(Idea.agent == bindparam("agent"),
+                                              Idea.idea == bindparam("idea"))
+_INSERT_IDEA = insert(Idea)
+_IDEA_COUNT = (update(Idea).where(Idea.id == bindparam("idea_id"))
+               .values(submissions=Idea.submissions + 1,
+                       last_submission=bindparam("last_submission"),
+                       flags=bindparam("merged")))
+_IDEA_CLIMB = _IDEA_COUNT.values(best_accuracy=bindparam("accuracy"),
+                                 best_pgr=bindparam("pgr"))
 
 
 def _consume_statement(used, limit):
@@ -135,25 +148,35 @@ class KeyInfo:
 class PredictionHistory:
     """Every agent's earlier packed predictions per split, for the probing detector.
 
-    They live in the secret store (``db.make_secret_engine``), not in the main database.
-    The cache asks the store only for rows with a higher id than any it holds. SQLite
-    assigns ids under its write lock, in commit order, so the cache stays exact even
-    when other processes write to the same file; a database that commits out of id order
-    could hide a row that raced another commit.
+    They live in the secret file (``db.PackedPredictions``), not in the main database.
+    This process's own rows are kept in memory at once and written in batches by a
+    background thread (every ``flush_s``: a second file in every submission's commit
+    cost a third of its time); a crash loses at most that much history, never a score.
+    Rows of other processes are read from the file, only those with a higher id than
+    any seen: SQLite assigns ids under its write lock, in commit order, so the cache
+    stays exact (a database that commits out of id order could hide a row that raced
+    another commit).
     """
 
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, engine, flush_s: float = 0.25):
+        self.engine, self.flush_s = engine, flush_s
+        self.writer = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], tuple[int, np.ndarray]] = {}  # newest id, rows
+        self._pending: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._flush_loop, daemon=True,
+                                        name="w2s-prediction-history")
+        self._thread.start()
 
     def rows(self, agent: str, split: str, width: int) -> np.ndarray:
-        """All of the agent's packed rows of ``split`` (``width`` bytes each), oldest first."""
+        """All of the agent's packed rows of ``split`` (``width`` bytes each)."""
         with self._lock:
-            newest, rows = self._rows.get((agent, split), (0, None))
+            newest, _ = self._rows.get((agent, split), (0, None))
         with self.engine.connect() as connection:
-            fetched = connection.execute(
-                _HISTORY_NEWER, {"agent": agent, "split": split, "newest": newest}).all()
+            fetched = connection.execute(_HISTORY_NEWER, {
+                "agent": agent, "split": split, "newest": newest,
+                "writer": self.writer}).all()
         with self._lock:
             newest, rows = self._rows.get((agent, split), (0, np.zeros((0, width), np.uint8)))
             fresh = [hard for i, hard in fetched if i > newest and len(hard) == width]
@@ -166,10 +189,35 @@ class PredictionHistory:
         return rows
 
     def add(self, agent: str, split: str, hard: np.ndarray) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(_INSERT_PACKED, {"agent": agent, "split": split,
-                                                "created": time.time(),
-                                                "hard": detectors.pack(hard)})
+        """Remember ``hard`` now; it reaches the secret file with the next batch."""
+        packed = detectors.pack(hard)
+        with self._lock:
+            newest, rows = self._rows.get((agent, split),
+                                          (0, np.zeros((0, len(packed)), np.uint8)))
+            if rows.shape[1] == len(packed):
+                rows = np.concatenate([rows, np.frombuffer(packed, np.uint8)[None]])
+            self._rows[(agent, split)] = (newest, rows)
+            self._pending.append({"agent": agent, "split": split, "created": time.time(),
+                                  "hard": packed, "writer": self.writer})
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            with self.engine.begin() as connection:
+                connection.execute(_INSERT_PACKED, batch)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_s):
+            try:
+                self.flush()
+            except Exception:  # a busy file: the rows wait for the next round
+                logging.getLogger(__name__).exception("prediction history not written")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.flush()
 
 
 class RateLimiter:
@@ -329,7 +377,7 @@ def create_app(data: EvalData, database_url: str | None = None,
     settings = settings or ServerSettings()
     rules = settings.detectors
     engine = make_engine(database_url)
-    history = PredictionHistory(make_secret_engine(database_url))
+    history = PredictionHistory(engine)
     limiter = RateLimiter()
     # SQLite has one writer at a time; queueing here beats its busy-wait sleeps.
     writing = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
@@ -338,7 +386,13 @@ def create_app(data: EvalData, database_url: str | None = None,
     steps = {s: settings.ladder_step or detectors.ladder_step(len(data.scored[s]))
              for s in (FEEDBACK, HOLDOUT)}
     views = {name: view.model_dump_json().encode() for name, view in data.views.items()}
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        history.close()  # the last batch of packed predictions
+
     app = FastAPI(
+        lifespan=lifespan,
         title="W2S evaluation server",
         description=__doc__, version="2",
         openapi_tags=[{"name": "agents", "description": "need `Authorization: Bearer <key>`"}],
@@ -493,8 +547,7 @@ def create_app(data: EvalData, database_url: str | None = None,
                     scored.accuracy, best if settings.ladder else None, served.weak[FEEDBACK],
                     step)
                 if new_best:
-                    connection.execute(update(AgentRow).where(AgentRow.name == key.agent)
-                                       .values(best_accuracy=released))
+                    connection.execute(_SET_BEST, {"agent": key.agent, "best": released})
                 flags = prediction_flags(scored, released, new_best)
                 if probed:
                     flags.append("probing")
@@ -519,23 +572,23 @@ def create_app(data: EvalData, database_url: str | None = None,
 
     def update_idea(connection, row: dict) -> None:
         """The running totals the leaderboard and dashboard read (inside the write)."""
-        current = connection.execute(
-            select(Idea.id, Idea.best_accuracy, Idea.flags)
-            .where(Idea.agent == row["agent"], Idea.idea == row["idea"])).first()
-        flags = json.loads(row["flags"])
+        current = connection.execute(_IDEA_OF, {"agent": row["agent"],
+                                                "idea": row["idea"]}).first()
         better = row["new_best"]
         if current is None:
-            connection.execute(insert(Idea).values(
-                agent=row["agent"], idea=row["idea"], submissions=1,
-                best_accuracy=row["accuracy"] if better else None,
-                best_pgr=row["pgr"] if better else None, flags=json.dumps(_union(flags)),
-                last_submission=row["created"]))
+            connection.execute(_INSERT_IDEA, {
+                "agent": row["agent"], "idea": row["idea"], "submissions": 1,
+                "best_accuracy": row["accuracy"] if better else None,
+                "best_pgr": row["pgr"] if better else None,
+                "flags": json.dumps(_union(json.loads(row["flags"]))),
+                "last_submission": row["created"]})
             return
-        values = {"submissions": Idea.submissions + 1, "last_submission": row["created"],
-                  "flags": json.dumps(_union(json.loads(current.flags), flags))}
-        if better:
-            values.update(best_accuracy=row["accuracy"], best_pgr=row["pgr"])
-        connection.execute(update(Idea).where(Idea.id == current.id).values(**values))
+        merged = current.flags
+        if row["flags"] != "[]":
+            merged = json.dumps(_union(json.loads(current.flags), json.loads(row["flags"])))
+        connection.execute(_IDEA_CLIMB if better else _IDEA_COUNT, {
+            "idea_id": current.id, "last_submission": row["created"], "merged": merged,
+            **({"accuracy": row["accuracy"], "pgr": row["pgr"]} if better else {})})
 
     @app.post("/v1/holdout", response_model=HoldoutScore, status_code=201, tags=["agents"],
               responses=_SCORING)
