@@ -23,7 +23,7 @@ from w2s_utils.research.proposers import (
 EXPERIMENT = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg",
                         strong_model="static64")
 GOOD = {"idea": "hard-naive", "hypothesis": "Thresholded weak labels denoise the pool.",
-        "method": "naive", "params": {"hard": True}, "train": {"lr": 0.001}}
+        "method": "naive", "params": {"hard": True}, "train": {"lr": 0.0001}}
 
 
 class Stub:

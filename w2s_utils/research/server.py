@@ -326,13 +326,6 @@ def _validate(body: PredictionsIn, split: str, index: dict[str, int]):
     return np.fromiter((index[i] for i in ids), dtype=np.int64, count=len(ids)), probs
 
 
-def _printable(value) -> str | int:
-    """A location or message part that is safe to send back (no lone surrogates)."""
-    if isinstance(value, int):
-        return value
-    return str(value)[:200].encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _invalid(message: str):
     raise HTTPException(422, message)
 
@@ -386,6 +379,7 @@ def create_app(data: EvalData, database_url: str | None = None,
     steps = {s: settings.ladder_step or detectors.ladder_step(len(data.scored[s]))
              for s in (FEEDBACK, HOLDOUT)}
     views = {name: view.model_dump_json().encode() for name, view in data.views.items()}
+
     @asynccontextmanager
     async def lifespan(_app):
         yield
