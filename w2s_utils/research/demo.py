@@ -232,9 +232,10 @@ def _fmt(value) -> str:
 def search_verdict(attempts: pd.DataFrame, naive: dict, baselines: Baselines,
                    n_test: int) -> str:
     """Best feedback PGR against naive's, and how noisy one feedback PGR is."""
-    scored = attempts.dropna(subset=["feedback_pgr"])
+    scored = attempts.dropna(subset=["feedback_pgr"])  # the ones that set a new best
     if scored.empty:
         return f"No iteration produced a PGR ({len(attempts)} tried)."
+    submitted = int(attempts["new_best"].notna().sum())
     best = scored["feedback_pgr"].idxmax()
     top, base = scored.loc[best, "feedback_pgr"], naive["feedback_pgr"]
     side = "undefined" if base is None else ("above" if top > base else "not above")
@@ -243,8 +244,9 @@ def search_verdict(attempts: pd.DataFrame, naive: dict, baselines: Baselines,
     noise = (f" One feedback PGR has a binomial standard error of about {error:.3f} "
              f"({n_test} test examples, a weak-to-ceiling gap of "
              f"{baselines.ceiling['test'] - baselines.weak['test']:.3f} accuracy), so the "
-             f"best of {len(scored)} is biased upwards." if math.isfinite(error) else "")
-    return (f"Over {len(attempts)} iterations ({len(scored)} scored), the best feedback PGR was "
+             f"best of {submitted} is biased upwards." if math.isfinite(error) else "")
+    return (f"Over {len(attempts)} iterations ({submitted} scored, {len(scored)} of them a new "
+            f"best on the server's ladder), the best feedback PGR was "
             f"{_fmt(top)} ({scored.loc[best, 'idea']}, iteration {best}), {side} naive "
             f"training's {_fmt(base)} on the feedback split.{noise}")
 
