@@ -120,8 +120,12 @@ class Attempt:
             out.update(idea=self.proposal.idea_name(), config=self.proposal.config(),
                        hypothesis=self.proposal.hypothesis[:300])
         if self.score is not None:
-            out.update(feedback_pgr=self.score["pgr"], accuracy=self.score["accuracy"],
-                       flags=self.score["flags"])
+            # Under the server's ladder only a new best is this attempt's own score; any
+            # other submission was only "not better than the best by one step".
+            own = self.score.get("new_best", True)
+            out.update(feedback_pgr=self.score["pgr"] if own else None,
+                       accuracy=self.score["accuracy"] if own else None,
+                       new_best=own, flags=self.score["flags"])
         if self.error:
             out["error"] = self.error[:300]
         return out
