@@ -112,7 +112,7 @@ class KeepFinal(Classifier):
         return super().load_state_dict(state, *args, **kwargs)
 
 
-def finetune_study(replicates: int, max_length: int = 48) -> dict:
+def finetune_study(replicates: int, precisions: tuple[bool, ...], max_length: int = 48) -> dict:
     base = Experiment(task="tweets-sentiment", sizes=SIZES, weak_model="static64",
                       strong_model="minilm-l6", regime="finetune")
     spec = get_model(base.strong_model)
@@ -125,7 +125,7 @@ def finetune_study(replicates: int, max_length: int = 48) -> dict:
         weak = weak_labels(exp, progress=False)["probs"]
         inputs = {s: TextInputs(splits[s].texts, tokenizer, max_length)
                   for s in ("pool", "val", "test")}
-        for bf16 in (False, True):
+        for bf16 in precisions:
             config = FINETUNE_DEFAULTS.model_copy(update={"max_length": max_length,
                                                           "bf16": bf16})
             model = KeepFinal(without_dropout(load_backbone(spec)))
@@ -141,7 +141,8 @@ def finetune_study(replicates: int, max_length: int = 48) -> dict:
                          "acc_selected": accuracy(labels, selected),
                          "weak_acc": accuracy(labels, weak["test"])})
             print(rows[-1], flush=True)
-    return {"runs": rows, **finetune_summary(rows)}
+    return {"runs": rows, **(finetune_summary(rows) if len(precisions) == 2 else
+                             selection_summary(rows))}
 
 
 def paired(d) -> dict:
@@ -149,6 +150,12 @@ def paired(d) -> dict:
     half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
     return {"mean": float(d.mean()), "ci95": float(half),
             "p_t": float(stats.ttest_1samp(d, 0).pvalue)}
+
+
+def selection_summary(rows) -> dict:
+    return {"selected_minus_final_acc": paired([r["acc_selected"] - r["acc_final"]
+                                                for r in rows]),
+            "selected_at_final_step": sum(r["best_step"] == r["total_steps"] for r in rows)}
 
 
 def finetune_summary(rows) -> dict:
@@ -176,12 +183,15 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=10)
     parser.add_argument("--train-seeds", type=int, default=4)
     parser.add_argument("--finetune-replicates", type=int, default=5)
+    parser.add_argument("--precision", choices=["both", "fp32"], default="both",
+                        help="fp32 alone measures only final vs selected checkpoints")
     args = parser.parse_args()
     record = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "sizes": SIZES}
     if args.only in (None, "probe"):
         record["probe"] = probe_study(args.replicates, args.train_seeds)
     if args.only in (None, "finetune"):
-        record["finetune"] = finetune_study(args.finetune_replicates)
+        precisions = (False, True) if args.precision == "both" else (False,)
+        record["finetune"] = finetune_study(args.finetune_replicates, precisions)
     path = HERE / "protocol.json"
     history = json.loads(path.read_text()) if path.exists() else []
     path.write_text(json.dumps([*history, record], indent=1) + "\n")

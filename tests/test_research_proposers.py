@@ -23,7 +23,7 @@ from w2s_utils.research.proposers import (
 EXPERIMENT = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg",
                         strong_model="static64")
 GOOD = {"idea": "hard-naive", "hypothesis": "Thresholded weak labels denoise the pool.",
-        "method": "naive", "params": {"hard": True}, "train": {"lr": 0.0001}}
+        "method": "naive", "params": {"hard": True}, "train": {"weight_decay": 0.02}}
 
 
 class Stub:
@@ -146,9 +146,14 @@ def test_unusable_replies_are_sent_back_with_the_problem(observation):
 def test_out_of_range_knobs_and_bad_params_are_refused(observation):
     space = observation.space
     with pytest.raises(ValueError, match="outside"):
-        space.validate(Proposal(**{**GOOD, "train": {"lr": 10.0}}))
+        space.validate(Proposal(**{**GOOD, "train": {"weight_decay": 10.0}}))
     with pytest.raises(ValueError, match="unknown training knob"):
         space.validate(Proposal(**{**GOOD, "train": {"momentum": 0.9}}))
+    with pytest.raises(ValueError, match="unknown training knob 'lr'"):  # L-BFGS: no lr
+        space.validate(Proposal(**{**GOOD, "train": {"lr": 1e-3}}))
+    finetune = MethodSpace.for_experiment(EXPERIMENT.with_(strong_model="minilm-l6",
+                                                           regime="finetune"))
+    assert set(finetune.train) == {"lr", "epochs", "weight_decay"}
     with pytest.raises(ValueError):
         space.validate(Proposal(**{**GOOD, "params": {"hard": "maybe"}}))
     assert "weak_ensemble" not in space.methods  # it would need weak_train ground truth

@@ -1,8 +1,8 @@
 """Proposers: what the agent tries next, chosen from the registered method space.
 
-A proposal is a method name, its ``Params``, optional overrides of three training knobs
-(lr, epochs, weight_decay) within bounds around the experiment's defaults, and a written
-hypothesis. ``SearchProposer`` (the default; offline, no key) runs Optuna's TPE over that
+A proposal is a method name, its ``Params``, optional overrides of the training knobs
+(weight_decay; lr and epochs too for minibatch solvers) within bounds around the
+experiment's defaults, and a written hypothesis. ``SearchProposer`` (the default; offline, no key) runs Optuna's TPE over that
 space and learns from server scores. ``AnthropicProposer`` and ``OpenAICompatibleProposer``
 ask an LLM for a JSON proposal, showing it the space, its own scored results, the
 leaderboard and the forum's findings; they speak each API's wire format with httpx.
@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..methods import METHODS, get_method
 from .schemas import NAME_PATTERN
 
-TRAIN_KNOBS = ("lr", "epochs", "weight_decay")
 
 
 class ProposalError(RuntimeError):
@@ -79,10 +78,11 @@ class MethodSpace:
                 methods[name] = {"description": method.description,
                                  "params": schema.get("properties", {})}
         config = exp.train_config
-        train = {"lr": Knob(config.lr / 10, config.lr * 10, log=True),
-                 "epochs": Knob(config.epochs / 4, config.epochs * 2),
-                 "weight_decay": Knob(0.0, max(0.1, 10 * config.weight_decay))}
-        return cls(exp.regime, methods, train, {k: getattr(config, k) for k in TRAIN_KNOBS})
+        train = {"weight_decay": Knob(0.0, max(0.1, 10 * config.weight_decay))}
+        if config.solver == "adamw":  # an L-BFGS probe is solved to convergence: no lr, epochs
+            train = {"lr": Knob(config.lr / 10, config.lr * 10, log=True),
+                     "epochs": Knob(config.epochs / 4, config.epochs * 2), **train}
+        return cls(exp.regime, methods, train, {k: getattr(config, k) for k in train})
 
     def validate(self, proposal: Proposal) -> Proposal:
         """The proposal if it names a known method, valid params and in-range knobs."""
@@ -93,7 +93,7 @@ class MethodSpace:
         for name, value in proposal.train.items():
             knob = self.train.get(name)
             if knob is None:
-                raise ValueError(f"unknown training knob {name!r}; choose from {TRAIN_KNOBS}")
+                raise ValueError(f"unknown training knob {name!r}; choose from {sorted(self.train)}")
             if not knob.low <= value <= knob.high:
                 raise ValueError(f"train.{name}={value} is outside [{knob.low}, {knob.high}]")
         return proposal
@@ -258,7 +258,7 @@ that should generalise (they are checked on a blind holdout), not ones that chas
 Reply with exactly one JSON object and nothing else:
 {"idea": "<short-name>", "hypothesis": "<why this should raise PGR>",
  "method": "<a method name>", "params": {<that method's params>},
- "train": {<optional overrides: lr, epochs, weight_decay within the given bounds>}}"""
+ "train": {<optional overrides of the training knobs listed, within their bounds>}}"""
 
 
 class LLMProposer(Proposer):
