@@ -32,7 +32,7 @@ def fake_papermill(tmp_path, monkeypatch):
         calls.append(parameters)
         shutil.copy(source, output)
         (figures_dir() / "01_data_fake.png").write_text(json.dumps(parameters))
-        if parameters.get("seed") == 99:
+        if parameters.get("split_seed") == 99:
             raise RuntimeError("cell failed")
 
     monkeypatch.setattr(papermill, "execute_notebook", fake)
@@ -43,12 +43,12 @@ def test_runner_skips_up_to_date_notebooks(fake_papermill):
     assert run(["01_data"], "smoke", {}) == ["01_data"]
     assert run(["01_data"], "smoke", {}) == []
     assert run(["01_data"], "smoke", {}, force=True) == ["01_data"]
-    assert run(["01_data"], "smoke", {"seed": 1}) == ["01_data"]  # other parameters
-    assert run(["01_data"], "smoke", {"seed": 1}) == []
+    assert run(["01_data"], "smoke", {"split_seed": 1}) == ["01_data"]  # other parameters
+    assert run(["01_data"], "smoke", {"split_seed": 1}) == []
     (figures_dir() / "01_data_fake.png").write_text("edited by hand")
-    assert run(["01_data"], "smoke", {"seed": 1}) == ["01_data"]
+    assert run(["01_data"], "smoke", {"split_seed": 1}) == ["01_data"]
     (figures_dir() / "01_data_fake.png").unlink()
-    assert run(["01_data"], "smoke", {"seed": 1}) == ["01_data"]
+    assert run(["01_data"], "smoke", {"split_seed": 1}) == ["01_data"]
     assert len(fake_papermill) == 5
 
 
@@ -56,7 +56,7 @@ def test_failed_run_keeps_the_previous_copy(fake_papermill):
     run(["01_data"], "smoke", {})
     before = output_path("01_data", "smoke").read_bytes()
     with pytest.raises(RuntimeError, match="cell failed"):
-        run(["01_data"], "smoke", {"seed": 99})
+        run(["01_data"], "smoke", {"split_seed": 99})
     assert output_path("01_data", "smoke").read_bytes() == before
     assert output_path("01_data", "smoke").with_name("01_data.failed.ipynb").exists()
     assert not list(output_path("01_data", "smoke").parent.glob(".*partial*"))

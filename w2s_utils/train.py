@@ -52,8 +52,10 @@ class TrainConfig(BaseModel):
 # Selection on weak-labelled val picked steps 16–64 of 640 and was most of the PGR noise.
 PROBE_DEFAULTS = TrainConfig(solver="lbfgs", selection="final", weight_decay=1e-2,
                              max_iter=500)
+# Fine-tuning keeps its final model too: the weak-val-selected checkpoint was the final
+# step in 5 of 5 replicates (benchmarks/protocol.json), so selection only cost state copies.
 FINETUNE_DEFAULTS = TrainConfig(epochs=2, batch_size=32, lr=5e-5, max_length=64,
-                                evals_per_epoch=2)
+                                evals_per_epoch=2, selection="final")
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, progress: float = 0.0):
