@@ -177,6 +177,40 @@ def finetune_summary(rows) -> dict:
     }
 
 
+def markdown(path: Path = HERE / "protocol.json") -> list[str]:
+    """The newest record of each study, as lines for ``RESULTS.md``."""
+    if not path.exists():
+        return []
+    records = json.loads(path.read_text())
+    latest = {key: (r["date"], r[key]) for r in records for key in
+              ("probe", "finetune", "bf16_autocast") if key in r}
+    lines = ["", "## Experiment protocol (`benchmarks/protocol.py`)", ""]
+    if "probe" in latest:
+        date, probe = latest["probe"]
+        lines += [f"Naive linear-probe PGR, static64 → MiniLM-L6, tweets, 10 split draws on the "
+                  f"fixed 5,000-example test ({date}). Variance components of a single run's PGR:",
+                  "", "| protocol | PGR (mean ± 95% CI over splits) | training seed | "
+                  "test sampling | split draw |", "|---|---|---|---|---|"]
+        for name, r in probe.items():
+            lines.append(f"| {name} | {r['pgr_mean']:.3f} ± {r['pgr_ci95']:.3f} | "
+                         f"{r['var_training_seed']:.4f} | {r['var_test_sampling']:.4f} | "
+                         f"{r['var_split']:.4f} |")
+    if "finetune" in latest:
+        date, ft = latest["finetune"]
+        runs = ft["runs"]
+        at_final = sum(r["best_step"] == r["total_steps"] for r in runs)
+        lines += ["", f"Fine-tuned naive student ({date}, {len(runs)} replicates): the "
+                  f"lowest weak-val loss fell on the final step in {at_final} of {len(runs)} runs, "
+                  "so `selection=\"final\"` is the fine-tuning default too."]
+    if "bf16_autocast" in latest:
+        date, bf = latest["bf16_autocast"]
+        fp32, bf16 = bf["runs"]
+        lines += ["", f"bf16 autocast for fine-tuning ({date}): {bf16['seconds'] / fp32['seconds']:.1f}× "
+                  f"the fp32 time (accuracy {bf16['acc_final']:.4f} vs {fp32['acc_final']:.4f}); "
+                  "not adopted."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["probe", "finetune"])
@@ -195,8 +229,7 @@ def main() -> None:
     path = HERE / "protocol.json"
     history = json.loads(path.read_text()) if path.exists() else []
     path.write_text(json.dumps([*history, record], indent=1) + "\n")
-    print(json.dumps({k: v for k, v in record.get("finetune", {}).items() if k != "runs"},
-                     indent=1))
+    print("\n".join(markdown()))
 
 
 if __name__ == "__main__":

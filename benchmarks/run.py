@@ -382,6 +382,9 @@ def markdown(results: dict) -> str:
             lines.append(f"- **{record['section']}** vs {record['before_revision']} "
                          f"({record['rounds']} rounds, {record['date']}): {record['label']}. "
                          f"{changes}.")
+    from protocol import markdown as protocol_markdown  # beside this script
+
+    lines += protocol_markdown()
     lines += ["", "Full numbers: `benchmarks/results.json`."]
     return "\n".join(lines) + "\n"
 
