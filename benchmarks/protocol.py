@@ -205,7 +205,8 @@ def markdown(path: Path = HERE / "protocol.json") -> list[str]:
     if "bf16_autocast" in latest:
         date, bf = latest["bf16_autocast"]
         fp32, bf16 = bf["runs"]
-        lines += ["", f"bf16 autocast for fine-tuning ({date}): {bf16['seconds'] / fp32['seconds']:.1f}× "
+        ratio = bf16["seconds"] / fp32["seconds"]
+        lines += ["", f"bf16 autocast for fine-tuning ({date}): {ratio:.1f}× "
                   f"the fp32 time (accuracy {bf16['acc_final']:.4f} vs {fp32['acc_final']:.4f}); "
                   "not adopted."]
     return lines

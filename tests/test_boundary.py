@@ -73,8 +73,7 @@ def reachable(root, limit: int = 200_000):
 
 def _filled(cell) -> bool:
     try:
-        cell.cell_contents
-        return True
+        return cell.cell_contents is not cell  # touching an empty cell raises
     except ValueError:
         return False
 

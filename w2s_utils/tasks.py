@@ -122,7 +122,8 @@ def make_splits(
     ``test`` and ``holdout`` are fixed per task: they come first, from an order that no
     seed changes, so every seed (and every method) is scored on the same examples and a
     paired test can see small differences; a smaller ``test`` comes from the start of
-    the same order as a larger one. ``split_seed`` draws ``weak_train``, ``pool`` and ``val`` from what they leave.
+    the same order as a larger one. ``split_seed`` draws ``weak_train``, ``pool`` and
+    ``val`` from what they leave.
     Near-duplicate texts (see ``near_duplicate_key``) always land in one split together.
 
     ``balanced=True`` (the default) gives each split 50/50 classes: the tweets are 30%

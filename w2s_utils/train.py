@@ -335,7 +335,7 @@ def _train_lbfgs(model: Classifier, inputs, targets, config: TrainConfig, *, los
     for round_ in range(1, LBFGS_ROUNDS + 1):
         progress = round_ / LBFGS_ROUNDS
 
-        def closure():
+        def closure(progress=progress):
             optimizer.zero_grad(set_to_none=True)
             objective = _weighted_mean(loss(model(**batch), targets_t, progress), weights_t)
             objective = objective + 0.5 * config.weight_decay * sum(

@@ -2,10 +2,11 @@
 
 A proposal is a method name, its ``Params``, optional overrides of the training knobs
 (weight_decay; lr and epochs too for minibatch solvers) within bounds around the
-experiment's defaults, and a written hypothesis. ``SearchProposer`` (the default; offline, no key) runs Optuna's TPE over that
-space and learns from server scores. ``AnthropicProposer`` and ``OpenAICompatibleProposer``
-ask an LLM for a JSON proposal, showing it the space, its own scored results, the
-leaderboard and the forum's findings; they speak each API's wire format with httpx.
+experiment's defaults, and a written hypothesis. ``SearchProposer`` (the default; offline,
+no key) runs Optuna's TPE over that space and learns from server scores.
+``AnthropicProposer`` and ``OpenAICompatibleProposer`` ask an LLM for a JSON proposal,
+showing it the space, its own scored results, the leaderboard and the forum's findings;
+they speak each API's wire format with httpx.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..methods import METHODS, get_method
 from .schemas import NAME_PATTERN
-
 
 
 class ProposalError(RuntimeError):
@@ -93,7 +93,8 @@ class MethodSpace:
         for name, value in proposal.train.items():
             knob = self.train.get(name)
             if knob is None:
-                raise ValueError(f"unknown training knob {name!r}; choose from {sorted(self.train)}")
+                raise ValueError(f"unknown training knob {name!r}; "
+                                 f"choose from {sorted(self.train)}")
             if not knob.low <= value <= knob.high:
                 raise ValueError(f"train.{name}={value} is outside [{knob.low}, {knob.high}]")
         return proposal
