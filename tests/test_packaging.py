@@ -50,3 +50,16 @@ def test_one_parameters_cell_matching_schema_and_profiles(path):
     assert declared == set(NOTEBOOKS[path.stem].model_fields)
     for profile in PROFILES:
         assert set(load_profile(profile, path.stem, ROOT)) == declared, profile
+
+
+def test_every_make_command_a_file_names_exists():
+    """A ``make <target>`` in the docs that the Makefile lacks strands a new user."""
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
+    named = set()
+    for path in [ROOT / "README.md", ROOT / "environment.yml", ROOT / "Makefile",
+                 *sorted((ROOT / "notebooks").rglob("*.ipynb")), *sorted(ROOT.glob("*.md"))]:
+        named |= set(re.findall(r"`make ([a-z][a-z-]*)", path.read_text()))
+        named |= set(re.findall(r"^\s*(?:\$ )?make ([a-z][a-z-]*)", path.read_text(), flags=re.M))
+    assert named, "no make command found: the pattern is wrong"
+    assert named <= targets, f"named but not in the Makefile: {sorted(named - targets)}"
