@@ -1,5 +1,6 @@
 """The repository's promises: mirrored dependency lists, clean notebooks, matching profiles."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -50,6 +51,16 @@ def test_one_parameters_cell_matching_schema_and_profiles(path):
     assert declared == set(NOTEBOOKS[path.stem].model_fields)
     for profile in PROFILES:
         assert set(load_profile(profile, path.stem, ROOT)) == declared, profile
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_parameters_cell_values_are_the_default_profile(path):
+    """Run All in JupyterLab must reproduce ``make figures`` (and reuse its cache)."""
+    cell = {name: ast.literal_eval(p["default"])
+            for name, p in papermill.inspect_notebook(str(path)).items()}
+    profile = load_profile("default", path.stem, ROOT)
+    differ = {k: (cell[k], profile[k]) for k in cell if cell[k] != profile[k]}
+    assert not differ, f"parameters cell vs params/default.yaml (cell, profile): {differ}"
 
 
 def test_every_make_command_a_file_names_exists():
