@@ -7,6 +7,7 @@ share work and a rerun with a warm cache trains nothing. Every finished run appe
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import subprocess
@@ -224,7 +225,26 @@ def ceiling_key(exp: Experiment) -> str:
 def student_key(exp: Experiment) -> str:
     return stage_key("student", {"weak": weak_key(exp), "ceiling": ceiling_key(exp),
                                  "method": exp.method, "method_params": exp.method_params},
-                     code=code_version(*_method_sources(get_method(exp.method))))
+                     code=_method_code(get_method(exp.method)))
+
+
+def _method_code(method: type) -> str:
+    """The code version of a method: its source files, plus the source of classes that
+    have no file (defined in a notebook), so editing such a class and rerunning trains
+    again instead of returning the old definition's cached student."""
+    unfiled = ""
+    for cls in method.__mro__:
+        module = sys.modules.get(cls.__module__)
+        if cls is object or getattr(module, "__file__", None):
+            continue
+        try:
+            unfiled += inspect.getsource(cls)
+        except (OSError, TypeError):  # no source to hash: never reuse another definition's
+            unfiled += f"{cls.__qualname__}@{id(cls)}"
+    version = code_version(*_method_sources(method))
+    if not unfiled:
+        return version
+    return version + hashlib.sha256(unfiled.encode()).hexdigest()[:16]
 
 
 def _method_sources(method: type) -> tuple[str, ...]:

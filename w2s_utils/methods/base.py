@@ -128,10 +128,14 @@ METHODS: Registry[type[Method]] = Registry("method")
 
 
 def register(cls: type[Method], *, replace: bool = False) -> type[Method]:
-    """Class decorator: make a method available by its ``name``."""
+    """Class decorator: make a method available by its ``name``. Defining the same class
+    again (rerunning its notebook cell) replaces it; another class may not take the name."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a non-empty `name`")
-    METHODS.add(cls.name, cls, replace=replace)
+    before = METHODS.get(cls.name) if cls.name in METHODS else None
+    redefined = before is not None and (before.__module__, before.__qualname__) == (
+        cls.__module__, cls.__qualname__)
+    METHODS.add(cls.name, cls, replace=replace or redefined)
     return cls
 
 
