@@ -62,3 +62,14 @@ def test_controls_follow_the_method_and_rerun_on_click():
     weak.value = "static64"
     button.click()  # an invalid pair prints its reason instead of failing
     assert view.row["seed"] == 1 and view.row["weak_model"] == "tfidf-logreg"
+
+
+def test_static_without_a_person_at_the_kernel(monkeypatch):
+    """Plain Python and the notebook runner (W2S_BATCH) get the static figure; a live
+    JupyterLab kernel gets controls (tests/test_lab_browser.py drives one)."""
+    from w2s_utils.paths import BATCH_ENV
+    from w2s_utils.widgets import live_frontend
+
+    assert not live_frontend()
+    monkeypatch.setenv(BATCH_ENV, "1")
+    assert not live_frontend()

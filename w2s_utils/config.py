@@ -124,7 +124,6 @@ class AnalysisParams(FinetuneSeedsParams):
     finetune_methods: list[MethodName] = Field(default_factory=lambda: ["naive"])
     backend: Literal["local", "ray"] = "local"
     workers: int = Field(1, ge=1)
-    interactive: bool = False  # True in Jupyter: widget controls instead of a static figure
 
     @field_validator("finetune_pairs")
     @classmethod

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from .config import NOTEBOOKS, ParameterError, load_profile, schema, validate
-from .paths import figures_dir, project_root, runs_dir
+from .paths import BATCH_ENV, figures_dir, project_root, runs_dir
 
 DEFAULT_TIMEOUT_S = 3600  # per cell
 
@@ -117,6 +117,7 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
     partial = output.with_name(f".{name}.partial.ipynb")
     figures = figures_folder(profile)
     os.environ.setdefault("W2S_HOME", str(project_root()))
+    os.environ[BATCH_ENV] = "1"  # the kernel inherits it: static figures, no widgets
     saved = os.environ.get("W2S_FIGURES_DIR")
     os.environ["W2S_FIGURES_DIR"] = str(figures)  # the kernel inherits it
     started = time.time()

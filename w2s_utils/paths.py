@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+BATCH_ENV = "W2S_BATCH"  # set by the notebook runner: no person drives the kernel
+
 
 def project_root() -> Path:
     """The repository root: ``$W2S_HOME``, else the nearest folder holding ``params/``."""

@@ -2,21 +2,37 @@
 and a seed; the explorer reruns that linear-probe experiment (seconds once embeddings
 are cached) and redraws weak / student / ceiling accuracy and PGR.
 
-``explorer(..., interactive=True)`` shows ipywidgets controls (in Jupyter). With
-``interactive=False`` — the profiles' setting, since papermill and CI have no front end
-to drive widgets — the same call draws one static figure for the base experiment's
-choice. Either way ``.figure`` and ``.row`` hold the latest result.
+In a Jupyter kernel that a person drives (JupyterLab, Notebook) ``explorer(...)`` shows
+ipywidgets controls; run by the notebook runner (papermill, CI: no front end to drive
+them, detected by :func:`live_frontend`) or in plain Python, the same call draws one
+static figure for the base experiment's choice. ``interactive=`` overrides the
+detection. Either way ``.figure`` and ``.row`` hold the latest result.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
 from .methods import get_method
+from .paths import BATCH_ENV
 from .pipeline import Experiment, run
 from .sweep import invalid_reason
+
+
+def live_frontend() -> bool:
+    """True in a Jupyter kernel a person drives; False under the notebook runner (which
+    sets ``W2S_BATCH``), in IPython without a kernel, and in plain Python."""
+    if os.environ.get(BATCH_ENV):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
 
 
 @dataclass(frozen=True)
@@ -73,11 +89,11 @@ class Explorer:
     """Reruns one linear-probe experiment per choice; see the module docstring."""
 
     def __init__(self, base: Experiment, weak_models: list[str], strong_models: list[str],
-                 methods: list[str], seeds: list[int], interactive: bool = False):
+                 methods: list[str], seeds: list[int], interactive: bool | None = None):
         self.base = base.with_(regime="linear_probe")
         self.choices = {"weak_model": weak_models, "strong_model": strong_models,
                         "method": methods, "seed": seeds}
-        self.interactive = interactive
+        self.interactive = live_frontend() if interactive is None else interactive
         self.figure: Figure | None = None
         self.row: dict | None = None
         self._controls = None
@@ -158,11 +174,12 @@ class Explorer:
 
 
 def explorer(base: Experiment, *, weak_models: list[str], strong_models: list[str],
-             methods: list[str], seeds: list[int], interactive: bool = False) -> Explorer:
-    """An explorer that has drawn its first figure: interactive controls in Jupyter,
-    otherwise the static figure of ``base``'s weak/strong/method/seed choice."""
+             methods: list[str], seeds: list[int], interactive: bool | None = None
+             ) -> Explorer:
+    """An explorer that has drawn its first figure: interactive controls in a live Jupyter
+    kernel, otherwise the static figure of ``base``'s weak/strong/method/seed choice."""
     view = Explorer(base, weak_models, strong_models, methods, seeds, interactive)
-    if interactive:
+    if view.interactive:
         view.controls()
     else:
         view.show_static()
