@@ -66,7 +66,7 @@ def test_controls_follow_the_method_and_rerun_on_click():
 
 def test_static_without_a_person_at_the_kernel(monkeypatch):
     """Plain Python and the notebook runner (W2S_BATCH) get the static figure; a live
-    JupyterLab kernel gets controls (tests/test_lab_browser.py drives one)."""
+    JupyterLab kernel gets controls (tests/test_notebooks_in_lab.py drives one)."""
     from w2s_utils.paths import BATCH_ENV
     from w2s_utils.widgets import live_frontend
 
