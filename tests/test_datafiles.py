@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from w2s_utils.config import ParameterError, size_auto
 from w2s_utils.datafiles import DataError, MissingDataError
@@ -102,7 +101,7 @@ def test_verification_and_chat_labels_accept_what_users_write(tmp_path):
 
 def test_missing_or_misnamed_data_fails_when_named_with_the_resolved_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValidationError, match=f"jsonl:{tmp_path}/nowhere: no such file"):
+    with pytest.raises(MissingDataError, match=f"jsonl:{tmp_path}/nowhere: no such file"):
         Experiment(task="jsonl:nowhere")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_text('{"text": "a", "label": 1}\n')
@@ -121,7 +120,7 @@ def test_relative_paths_resolve_against_the_callers_folder(monkeypatch):
 
 def test_an_oversized_request_names_every_problem_at_once():
     task = example(FORMATS["jsonl-automated-w2s-verification"])
-    with pytest.raises(ValidationError) as error:
+    with pytest.raises(DataError) as error:
         Experiment(task=task)  # the default sizes: 1000 / 4000 / 500 / 3000 / 1000
     message = str(error.value)
     for split in SPLITS:
@@ -155,9 +154,10 @@ def test_notebook_parameters_check_every_split_naming_parameters_and_their_origi
         prepare("01_data", "smoke", {"task": task, "n_pool": 500})
     message = str(error.value)
     assert "n_pool=500" in message and "probe_test=200" in message
-    assert "(n_pool comes from -p)" in message
-    assert "(probe_test comes from profile 'smoke')" in message
-    assert "'test'" not in message.split("sizes that fit")[0]  # parameters, not split names
+    assert "from -p: n_pool" in message
+    assert "from profile 'smoke': n_weak_train, n_val, n_test, n_holdout, probe_train, " \
+           "probe_test" in message
+    assert " test=" not in message and "--sizes auto" in message  # parameters, not splits
     auto = prepare("01_data", "smoke", {"task": task, **size_auto("01_data")})
     assert all(isinstance(auto[k], int) for k in ("n_pool", "probe_test"))
 
@@ -229,3 +229,16 @@ def test_runner_works_from_any_folder_on_your_own_data(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     text = (Path(os.environ["W2S_RUNS_DIR"]) / "smoke" / "01_data.ipynb").read_text()
     assert f"csv:{tmp_path / 'reviews.csv'}" in text and "'negative'" in text
+
+
+def test_a_test_text_copied_into_a_training_file_stays_only_in_test(tmp_path):
+    train = [{"text": f"review number {i}", "label": i % 2} for i in range(40)]
+    test = [{"text": f"other review {i}", "label": i % 2} for i in range(40)]
+    train += [{"text": "GREAT kettle!!", "label": 1}, {"text": "Broke at once", "label": 0}]
+    test += [{"text": "great kettle", "label": 1}, {"text": "broke at once.", "label": 1}]
+    for stem, rows in (("train", train), ("test", test)):
+        (tmp_path / f"{stem}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame = load_task(f"jsonl:{tmp_path}")
+    assert frame.attrs["dropped_across_sources"] == 1  # the copy in train
+    assert frame.attrs["dropped_conflicting"] == 2     # "broke at once": labelled both ways
+    assert set(frame.loc[frame["text"].str.contains("kettle"), "source"]) == {"test"}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .datafiles import DataError
 from .names import MethodName, ModelName, TaskName
 from .paths import project_root
+from .tasks import FITTING, SPLITS, resolve_sizes, size_problems, sizes_header
 
 PROFILES = ("smoke", "default", "full")
 
@@ -30,7 +31,6 @@ class NotebookParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-SPLIT_NAMES = ("weak_train", "pool", "val", "test", "holdout")
 Size = Annotated[int, Field(ge=2)] | Literal["auto"]  # "auto": chosen from the task's data
 
 
@@ -47,12 +47,12 @@ class DataParams(NotebookParams):
 
     @property
     def sizes(self) -> dict[str, int]:
-        return {s: getattr(self, f"n_{s}") for s in SPLIT_NAMES}
+        return {s: getattr(self, f"n_{s}") for s in SPLITS}
 
     def size_requests(self) -> list[dict[str, str | int]]:
         """Each set of splits the notebook draws: split → the parameter holding its size
         (or a fixed size). ``check_data`` resolves ``auto`` and checks each fits."""
-        return [{s: f"n_{s}" for s in SPLIT_NAMES}]
+        return [{s: f"n_{s}" for s in SPLITS}]
 
 
 class ExperimentParams(DataParams):
@@ -229,8 +229,6 @@ def check_data(notebook: str, params: NotebookParams,
     each value came from) with values that would fit."""
     if not isinstance(params, DataParams):
         return params
-    from .tasks import FITTING, resolve_sizes, size_problems
-
     updates, problems = {}, []
     try:
         for request in params.size_requests():
@@ -243,8 +241,6 @@ def check_data(notebook: str, params: NotebookParams,
     except DataError as error:
         raise ParameterError(f"{notebook}: {error}") from None
     if problems:
-        mode = "balanced: half of each split from each class" if params.balanced else \
-            "natural class balance"
         named = [name for name in (origin or {}) if any(
             f"{name}=" in p and not p.startswith(FITTING) for p in problems)]
         by_origin: dict[str, list[str]] = {}
@@ -252,8 +248,8 @@ def check_data(notebook: str, params: NotebookParams,
             by_origin.setdefault(origin[name], []).append(name)
         sources = "".join(f"\n  from {where}: {', '.join(names)}"
                           for where, names in by_origin.items())
-        raise ParameterError(f"{notebook}: task {params.task!r} cannot give the requested "
-                             f"splits ({mode}):\n  - " + "\n  - ".join(problems) + sources
+        raise ParameterError(f"{notebook}: {sizes_header(params.task, params.balanced)}:\n  - "
+                             + "\n  - ".join(problems) + sources
                              + "\n  (--sizes auto, or -p NAME=auto, sizes them from the data)")
     return params.model_copy(update=updates)
 

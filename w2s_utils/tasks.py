@@ -89,10 +89,18 @@ class Task:
     version: Callable[[], str] | None = field(default=None, repr=False)
 
     def load(self) -> pd.DataFrame:
-        return _clean(self.loader())
+        return _clean(self.loader(), self._source_priority())
+
+    def _source_priority(self) -> tuple[str, ...]:
+        """Sources in the order their splits are drawn (test first): a near-duplicate
+        found in several sources stays in the first, so no split shares it."""
+        if self.split_sources is None:
+            return ()
+        order = (*TEST_SPLITS, *(s for s in SPLITS if s not in TEST_SPLITS))
+        return tuple(dict.fromkeys(src for split in order for src in self.split_sources[split]))
 
     def data_version(self) -> str:
-        """"" for packaged data; a digest of the files for a user's data."""
+        """Empty for packaged data; a digest of the files for a user's data."""
         return self.version() if self.version else ""
 
 
@@ -257,9 +265,12 @@ def check_sizes(task: str, sizes: dict[str, int], balanced: bool = True) -> None
     """Raise one ``DataError`` naming every split that does not fit, with sizes that do."""
     problems = size_problems(task, sizes, balanced)
     if problems:
-        mode = "balanced: half of each split from each class" if balanced else "natural balance"
-        raise DataError(f"task {get_task(task).name!r} cannot give these splits ({mode}):\n  - "
-                        + "\n  - ".join(problems))
+        raise DataError(f"{sizes_header(task, balanced)}:\n  - " + "\n  - ".join(problems))
+
+
+def sizes_header(task: str, balanced: bool) -> str:
+    mode = "balanced: half of each split from each class" if balanced else "natural balance"
+    return f"task {get_task(task).name!r} cannot give these splits ({mode})"
 
 
 @lru_cache(maxsize=256)
@@ -372,11 +383,14 @@ def near_duplicate_key(text: str) -> str:
     return _RETWEET.sub("", text).strip()
 
 
-def _clean(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean(frame: pd.DataFrame, source_priority: tuple[str, ...] = ()) -> pd.DataFrame:
     """Drop empty texts, exact duplicates, and near-duplicate groups whose labels conflict;
     add stable ids and a near-duplicate ``group`` so splitting keeps each group together.
+    Pre-partitioned data (a ``source`` column) keeps a group only in its first source of
+    ``source_priority``: a test text copied into a training file would leak into training.
 
-    ``frame.attrs["dropped_conflicting"]`` counts the texts dropped for conflicting labels.
+    ``frame.attrs["dropped_conflicting"]`` counts the texts dropped for conflicting labels,
+    ``attrs["dropped_across_sources"]`` the copies dropped from later sources.
     """
     label_names = frame.attrs.get("label_names", ("0", "1"))
     frame = frame.copy()
@@ -385,15 +399,20 @@ def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame[frame["text"].str.len() > 0]
     key = frame["text"].map(near_duplicate_key)
     key = key.where(key.str.len() > 0, frame["text"])  # a text of only punctuation: itself
-    if "source" in frame:  # pre-partitioned data: its partition decides the split
-        key = frame["source"].astype(str) + "\0" + key
     conflicting = frame.groupby(key)["label"].transform("nunique") > 1
     frame, key = frame[~conflicting], key[~conflicting]
+    across = pd.Series(False, index=frame.index)
+    if "source" in frame:  # pre-partitioned data: its partition decides the split
+        rank = frame["source"].map({s: i for i, s in enumerate(source_priority)})
+        rank = rank.fillna(len(source_priority))
+        across = rank > rank.groupby(key).transform("min")
+        frame, key = frame[~across], key[~across]
     keep = ~frame["text"].duplicated()
     frame, key = frame[keep].reset_index(drop=True), key[keep].reset_index(drop=True)
     frame["group"] = pd.factorize(key)[0]
     frame["id"] = [hashlib.sha1(t.encode()).hexdigest()[:16] for t in frame["text"]]
     frame.attrs["dropped_conflicting"] = int(conflicting.sum())
+    frame.attrs["dropped_across_sources"] = int(across.sum())
     frame.attrs["label_names"] = tuple(label_names)
     return frame
 
