@@ -118,8 +118,9 @@ class Experiment(BaseModel):
                 sizes = dict.fromkeys(SPLITS, AUTO)
             if isinstance(sizes, dict) and AUTO in sizes.values():
                 defaults = SplitSizes().model_dump()
-                sizes = resolve_sizes(data.get("task", "tweets-sentiment"),
-                                      {**defaults, **sizes}, data.get("balanced", True))
+                sizes = resolve_sizes(data.get("task", cls.model_fields["task"].default),
+                                      {**defaults, **sizes},
+                                      data.get("balanced", cls.model_fields["balanced"].default))
                 data = {**data, "sizes": sizes}
         return data
 
