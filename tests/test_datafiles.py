@@ -242,3 +242,14 @@ def test_a_test_text_copied_into_a_training_file_stays_only_in_test(tmp_path):
     assert frame.attrs["dropped_across_sources"] == 1  # the copy in train
     assert frame.attrs["dropped_conflicting"] == 2     # "broke at once": labelled both ways
     assert set(frame.loc[frame["text"].str.contains("kettle"), "source"]) == {"test"}
+
+
+def test_multiline_csv_fields_and_unicode_line_separators_keep_line_numbers(tmp_path):
+    path = tmp_path / "multi.csv"
+    path.write_text('text,label\n"first line\nsecond line",pos\nplain,neg\nlast,what\n')
+    with pytest.raises(DataError, match=r"'what' ×1 \(first at multi.csv:5\)"):
+        load_task(f"csv:{path}")
+    jsonl = tmp_path / "sep.jsonl"
+    jsonl.write_text(json.dumps({"text": "a\u2028b", "label": 1}, ensure_ascii=False) + "\n"
+                     + json.dumps({"text": "c", "label": 0}) + "\n")
+    assert list(load_task(f"jsonl:{jsonl}")["label"]) == [1, 0]

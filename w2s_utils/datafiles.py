@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -171,7 +172,8 @@ def _records(file: Path, fmt: str, problems: list[str]):
         problems.append(f"{file.name}: cannot be read ({error.strerror})")
         return
     if fmt == "jsonl":
-        for line, raw in enumerate(content.splitlines(), 1):
+        for line, raw in enumerate(content.split("\n"), 1):  # not splitlines: JSON strings
+            # may hold U+2028 and other characters that it would split on
             if not raw.strip():
                 continue
             try:
@@ -184,7 +186,7 @@ def _records(file: Path, fmt: str, problems: list[str]):
                 continue
             yield line, record
         return
-    reader = csv.DictReader(content.splitlines(keepends=True))
+    reader = csv.DictReader(io.StringIO(content, newline=""))
     if not reader.fieldnames:
         problems.append(f"{file.name}: empty (a CSV file needs a header row: text,label)")
         return
