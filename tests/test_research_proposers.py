@@ -21,7 +21,7 @@ from w2s_utils.research.proposers import (
 )
 
 EXPERIMENT = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg",
-                        strong_model="static64")
+                        strong_model="static64", sizes="auto")  # the defaults exceed its 6,000
 GOOD = {"idea": "hard-naive", "hypothesis": "Thresholded weak labels denoise the pool.",
         "method": "naive", "params": {"hard": True}, "train": {"weight_decay": 0.02}}
 

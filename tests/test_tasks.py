@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from w2s_utils.datafiles import DataError
 from w2s_utils.registry import UnknownNameError
 from w2s_utils.tasks import (
     SPLITS,
@@ -71,8 +72,10 @@ def test_natural_balance_keeps_the_tweets_minority_rate():
     assert splits.natural_positive_rate == pytest.approx(0.3, abs=0.01)
 
 
-def test_too_large_split_says_how_many_are_left():
-    with pytest.raises(ValueError, match=r"class-\d examples left.*balanced=False"):
+def test_too_large_split_says_how_many_there_are_and_what_fits():
+    with pytest.raises(DataError, match=r"pool=2000.*: need \d+ of each, but the data has "
+                                        r"\d+ of class 0 and \d+ of class 1\n.*sizes that fit: "
+                                        r"weak_train=\d+, pool=\d+.*balanced=False"):
         make_splits("bbc-news", {**SIZES, "pool": 2000}, split_seed=0)
 
 
@@ -159,7 +162,7 @@ def test_jsonl_bad_records_name_file_and_line(tmp_path):
     _write_jsonl(tmp_path, "test", [{"prompt": "p", "first": "a", "second": "b",
                                      "label": "A"}, {"prompt": "p", "first": "a",
                                                      "second": "b", "label": "C"}])
-    with pytest.raises(ValueError, match=r"test.jsonl:2: .*'A' or 'B'"):
+    with pytest.raises(DataError, match=r"test.jsonl:2: .*'A' or 'B', got 'C'"):
         load_jsonl_folder(tmp_path)
     (tmp_path / "test.jsonl").unlink()
     with pytest.raises(FileNotFoundError, match="test.jsonl"):

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .datafiles import DataError
 from .names import MethodName, ModelName, TaskName
 from .paths import project_root
+from .tasks import FITTING, SPLITS, resolve_sizes, size_problems, sizes_header
 
 PROFILES = ("smoke", "default", "full")
 
@@ -29,21 +31,28 @@ class NotebookParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Size = Annotated[int, Field(ge=2)] | Literal["auto"]  # "auto": chosen from the task's data
+
+
 class DataParams(NotebookParams):
     """Split sizes, balance and seed of one task."""
 
     task: TaskName = "tweets-sentiment"
-    n_weak_train: int = Field(1000, ge=2)
-    n_pool: int = Field(4000, ge=2)
-    n_val: int = Field(500, ge=2)
-    n_test: int = Field(3000, ge=2)
-    n_holdout: int = Field(1000, ge=2)
+    n_weak_train: Size = 1000
+    n_pool: Size = 4000
+    n_val: Size = 500
+    n_test: Size = 3000
+    n_holdout: Size = 1000
     balanced: bool = True
 
     @property
     def sizes(self) -> dict[str, int]:
-        return {s: getattr(self, f"n_{s}") for s in
-                ("weak_train", "pool", "val", "test", "holdout")}
+        return {s: getattr(self, f"n_{s}") for s in SPLITS}
+
+    def size_requests(self) -> list[dict[str, str | int]]:
+        """Each set of splits the notebook draws: split → the parameter holding its size
+        (or a fixed size). ``check_data`` resolves ``auto`` and checks each fits."""
+        return [{s: f"n_{s}" for s in SPLITS}]
 
 
 class ExperimentParams(DataParams):
@@ -85,8 +94,21 @@ class DataNotebookParams(DataParams):
     split_seed: int = Field(0, ge=0, description="draws weak_train, pool and val")
     ladder: list[ModelName] = Field(default_factory=lambda: [
         "tfidf-logreg", "static64", "minilm-l3", "minilm-l6", "mpnet-base"])
-    probe_train: int = Field(1000, ge=10, description="GT examples for the ladder probes")
-    probe_test: int = Field(3000, ge=10)
+    probe_train: Annotated[int, Field(ge=10)] | Literal["auto"] = Field(
+        1000, description="GT examples for the ladder probes")
+    probe_test: Annotated[int, Field(ge=10)] | Literal["auto"] = Field(
+        3000, description="test examples for the ladder probes")
+
+    def size_requests(self) -> list[dict[str, str | int]]:
+        ladder = {"weak_train": "probe_train", "pool": 2, "val": 2, "test": "probe_test",
+                  "holdout": 2}
+        return [*super().size_requests(), ladder]
+
+    @property
+    def probe_sizes(self) -> dict[str, int]:
+        """The ladder probes' splits: ``probe_train`` GT examples, ``probe_test`` test."""
+        return {s: getattr(self, v) if isinstance(v, str) else v
+                for s, v in self.size_requests()[-1].items()}
 
 
 class QuickstartParams(FinetuneSeedsParams):
@@ -174,8 +196,10 @@ def schema(notebook: str) -> type[NotebookParams]:
     return NOTEBOOKS[notebook]
 
 
-def validate(notebook: str, values: dict[str, Any]) -> NotebookParams:
-    """Check names first (with a suggestion), then types and ranges."""
+def validate(notebook: str, values: dict[str, Any],
+             origin: dict[str, str] | None = None) -> NotebookParams:
+    """Check names first (with a suggestion), then types and ranges, then that the task's
+    data holds every split (``origin``: where each value came from, for the message)."""
     model = schema(notebook)
     fields = list(model.model_fields)
     for name in values:
@@ -185,13 +209,55 @@ def validate(notebook: str, values: dict[str, Any]) -> NotebookParams:
             raise ParameterError(f"{notebook}: unknown parameter {name!r}.{hint} "
                                  f"Valid parameters: {', '.join(fields)}.")
     try:
-        return model(**values)
+        params = model(**values)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors())
         raise ParameterError(f"{notebook}: {problems}") from None
     except KeyError as error:  # unknown task or model names raise registry errors
         raise ParameterError(f"{notebook}: {error}") from None
+    except DataError as error:  # a user's data file that is missing or unreadable
+        raise ParameterError(f"{notebook}: {error}") from None
+    return check_data(notebook, params, origin)
+
+
+def check_data(notebook: str, params: NotebookParams,
+               origin: dict[str, str] | None = None) -> NotebookParams:
+    """Resolve ``auto`` sizes and check that every split the notebook draws fits the task's
+    data: all problems in one error, naming the parameters (and, from ``origin``, where
+    each value came from) with values that would fit."""
+    if not isinstance(params, DataParams):
+        return params
+    updates, problems = {}, []
+    try:
+        for request in params.size_requests():
+            sizes = {s: getattr(params, v) if isinstance(v, str) else v
+                     for s, v in request.items()}
+            resolved = resolve_sizes(params.task, sizes, params.balanced)
+            updates.update({v: resolved[s] for s, v in request.items() if isinstance(v, str)})
+            names = {s: v for s, v in request.items() if isinstance(v, str)}
+            problems += size_problems(params.task, resolved, params.balanced, names)
+    except DataError as error:
+        raise ParameterError(f"{notebook}: {error}") from None
+    if problems:
+        named = [name for name in (origin or {}) if any(
+            f"{name}=" in p and not p.startswith(FITTING) for p in problems)]
+        by_origin: dict[str, list[str]] = {}
+        for name in named:
+            by_origin.setdefault(origin[name], []).append(name)
+        sources = "".join(f"\n  from {where}: {', '.join(names)}"
+                          for where, names in by_origin.items())
+        raise ParameterError(f"{notebook}: {sizes_header(params.task, params.balanced)}:\n  - "
+                             + "\n  - ".join(problems) + sources
+                             + "\n  (--sizes auto, or -p NAME=auto, sizes them from the data)")
+    return params.model_copy(update=updates)
+
+
+def size_auto(notebook: str) -> dict[str, str]:
+    """``"auto"`` for every split-size parameter of a notebook (``--sizes auto``)."""
+    model = schema(notebook)
+    return {name: "auto" for name, field in model.model_fields.items()
+            if "auto" in str(field.annotation)}
 
 
 def notebook_params(notebook: str, namespace: dict[str, Any]) -> NotebookParams:

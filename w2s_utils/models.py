@@ -440,11 +440,11 @@ def _embed_uncached(spec: ModelSpec, texts: list[str], batch_size: int, max_leng
 
 
 def _batches(texts: list[str], batch_size: int, progress: bool, desc: str):
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     # Sort by length so each batch pads to similar lengths; restore order afterwards.
     order = np.argsort([len(t) for t in texts], kind="stable")
-    bar = tqdm(total=len(texts), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(total=len(texts), desc=desc, disable=not progress, leave=False)
     for start in range(0, len(texts), batch_size):
         idx = order[start:start + batch_size]
         yield idx, [texts[i] for i in idx]

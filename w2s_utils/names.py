@@ -16,10 +16,11 @@ def _known_model(name: str) -> str:
 
 
 def _known_task(name: str) -> str:
+    """The task's canonical name: a relative ``jsonl:``/``csv:`` path becomes absolute,
+    resolved against the caller's current folder."""
     from .tasks import get_task
 
-    get_task(name)
-    return name
+    return get_task(name).name
 
 
 def _known_method(name: str) -> str:

@@ -17,14 +17,16 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from .config import NOTEBOOKS, ParameterError, load_profile, schema, validate
+from .config import NOTEBOOKS, ParameterError, load_profile, schema, size_auto, validate
 from .paths import BATCH_ENV, figures_dir, project_root, runs_dir
+from .tasks import get_task
 
 DEFAULT_TIMEOUT_S = 3600  # per cell
 
@@ -45,10 +47,14 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def prepare(name: str, profile: str, overrides: dict | None = None) -> dict:
-    """The validated parameters for one notebook run (raises ParameterError)."""
+    """The validated parameters for one notebook run (raises ParameterError), its task's
+    data checked against every split size. A relative ``jsonl:``/``csv:`` path is made
+    absolute here, from the caller's folder (the kernel runs in ``notebooks/``)."""
     schema(name)  # an unknown notebook name fails first, with a suggestion
-    values = {**load_profile(profile, name), **(overrides or {})}
-    return validate(name, values).model_dump()
+    overrides = overrides or {}
+    from_profile = load_profile(profile, name)
+    origin = {**{k: f"profile {profile!r}" for k in from_profile}, **dict.fromkeys(overrides, "-p")}
+    return validate(name, {**from_profile, **overrides}, origin).model_dump()
 
 
 def output_path(name: str, profile: str) -> Path:
@@ -86,6 +92,8 @@ def run_stamp(name: str, profile: str, parameters: dict) -> str:
         digest.update(str(source.relative_to(package)).encode() + source.read_bytes())
     for library in STAMPED_LIBRARIES:
         digest.update(f"{library}=={importlib.metadata.version(library)}".encode())
+    if "task" in parameters:  # a user's data file: its digest (packaged data: "")
+        digest.update(get_task(parameters["task"]).data_version().encode())
     return digest.hexdigest()
 
 
@@ -105,6 +113,30 @@ def up_to_date(name: str, profile: str, parameters: dict) -> bool:
                for path, sha in record.get("figures", {}).items())
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class NotebookFailed(RuntimeError):
+    """A cell raised: the message is the notebook, the cell and its exception; the full
+    traceback is in the file named by ``traceback_path``."""
+
+    def __init__(self, message: str, traceback_path: Path):
+        super().__init__(message)
+        self.traceback_path = traceback_path
+
+    @classmethod
+    def from_papermill(cls, name: str, error, failed: Path) -> NotebookFailed:
+        path = failed.with_name(f"{name}.traceback.txt")
+        trace = _ANSI.sub("", "\n".join(error.traceback))
+        path.write_text(f"{name}, cell {error.exec_count}:\n{error.source}\n\n{trace}\n")
+        first = next((line for line in error.source.splitlines() if line.strip()), "")
+        message = (f"{name} failed in cell [{error.exec_count}] ({first.strip()[:80]}"
+                   f"{' ...' if len(error.source.splitlines()) > 1 else ''}):\n"
+                   f"  {error.ename}: {error.evalue}\n"
+                   f"full traceback: {path}\nexecuted cells: {failed}")
+        return cls(message, path)
+
+
 def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TIMEOUT_S) -> Path:
     """Execute one notebook; the executed copy appears only when every cell succeeded.
 
@@ -112,14 +144,17 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
     interrupted run leaves the previous copy in place and its own as ``<name>.failed.ipynb``.
     """
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     output = output_path(name, profile)
     partial = output.with_name(f".{name}.partial.ipynb")
     figures = figures_folder(profile)
     os.environ.setdefault("W2S_HOME", str(project_root()))
-    os.environ[BATCH_ENV] = "1"  # the kernel inherits it: static figures, no widgets
-    saved = os.environ.get("W2S_FIGURES_DIR")
-    os.environ["W2S_FIGURES_DIR"] = str(figures)  # the kernel inherits it
+    # The kernel inherits these: where figures go, and no one at the kernel (quiet
+    # progress bars in progress.py, static figures instead of widgets in widgets.py).
+    kernel_env = {"W2S_FIGURES_DIR": str(figures), BATCH_ENV: "1"}
+    saved = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     started = time.time()
     try:
         papermill.execute_notebook(
@@ -127,15 +162,19 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
             kernel_name="python3", cwd=str(notebook_path(name).parent),
             execution_timeout=timeout, progress_bar=False, log_output=False,
         )
-    except BaseException:
+    except BaseException as error:
+        failed = output.with_name(f"{name}.failed.ipynb")
         if partial.exists():
-            os.replace(partial, output.with_name(f"{name}.failed.ipynb"))
+            os.replace(partial, failed)
+        if isinstance(error, PapermillExecutionError):
+            raise NotebookFailed.from_papermill(name, error, failed) from None
         raise
     finally:
-        if saved is None:
-            os.environ.pop("W2S_FIGURES_DIR")
-        else:
-            os.environ["W2S_FIGURES_DIR"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key)
+            else:
+                os.environ[key] = value
     executed = json.loads(partial.read_text())
     executed["metadata"]["w2s"] = {
         "stamp": run_stamp(name, profile, parameters),
@@ -149,11 +188,13 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
 
 
 def run(names: list[str], profile: str, overrides: dict, timeout: int = DEFAULT_TIMEOUT_S,
-        force: bool = False) -> list[str]:
+        force: bool = False, auto_sizes: bool = False) -> list[str]:
     """Execute ``names`` in order, skipping up-to-date ones unless ``force``; returns the
-    names that were executed."""
-    # Validate every notebook before running any, so a typo fails in seconds.
-    plan = [(name, prepare(name, profile, overrides)) for name in names]
+    names that were executed. ``auto_sizes`` sets every split size to ``"auto"``."""
+    # Validate every notebook (and its data) before running any, so a typo fails in seconds.
+    plan = [(name, prepare(name, profile, {**(size_auto(name) if auto_sizes else {}),
+                                           **overrides}))
+            for name in names]
     executed = []
     for name, parameters in plan:
         if not force and up_to_date(name, profile, parameters):
@@ -178,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     run_cmd.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
                          help="seconds per cell")
+    run_cmd.add_argument("--sizes", choices=["auto"],
+                         help="'auto': every split size chosen from the task's data "
+                              "(tasks.resolve_sizes), for your own data")
     run_cmd.add_argument("--force", action="store_true",
                          help="execute even notebooks whose executed copy is up to date")
     sub.add_parser("list", help="list notebooks and their parameters")
@@ -191,10 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_overrides(args.param)
         if args.notebook == "all" and overrides:
             raise ParameterError("-p overrides apply to one notebook; name it instead of 'all'")
-        run(names, args.profile, overrides, args.timeout, force=args.force)
+        run(names, args.profile, overrides, args.timeout, force=args.force,
+            auto_sizes=args.sizes == "auto")
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NotebookFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

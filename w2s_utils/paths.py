@@ -14,11 +14,13 @@ BATCH_ENV = "W2S_BATCH"  # set by the notebook runner: no person drives the kern
 
 
 def project_root() -> Path:
-    """The repository root: ``$W2S_HOME``, else the nearest folder holding ``params/``."""
+    """The repository root: ``$W2S_HOME``, else the checkout this package runs from (so the
+    runner works from any folder), else the nearest folder above the current one holding
+    ``params/`` and ``w2s_utils/``, else the current folder."""
     if env := os.environ.get("W2S_HOME"):
         return Path(env).resolve()
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
+    for folder in (Path(__file__).resolve().parent.parent, here, *here.parents):
         if (folder / "params").is_dir() and (folder / "w2s_utils").is_dir():
             return folder
     return here

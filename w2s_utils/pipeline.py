@@ -31,7 +31,7 @@ from .metrics import (
 )
 from .models import embed, get_model, load_backbone, load_tokenizer
 from .names import ModelName, TaskName
-from .tasks import SPLITS, TaskSplits, make_splits
+from .tasks import AUTO, SPLITS, TaskSplits, check_sizes, get_task, make_splits, resolve_sizes
 from .train import (
     FINETUNE_DEFAULTS,
     PROBE_DEFAULTS,
@@ -52,12 +52,33 @@ PREDICTED_SPLITS = ("pool", "val", "test", "holdout")
 
 
 class SplitSizes(BaseModel):
+    """Examples in each of the five splits (``tasks.make_splits``).
+
+    ``Experiment(sizes="auto")`` (or ``"auto"`` for some splits) divides the data the task
+    has: see ``tasks.resolve_sizes``. Building an ``Experiment`` checks that every size
+    fits the task's data and names all that do not, with sizes that would.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    weak_train: int = Field(1000, ge=2)
-    pool: int = Field(4000, ge=2)
-    val: int = Field(500, ge=2)
-    test: int = Field(3000, ge=2)
-    holdout: int = Field(1000, ge=2)
+    weak_train: int = Field(1000, ge=2, description="ground truth that trains the weak "
+                            "supervisor")
+    pool: int = Field(4000, ge=2, description="the student's training texts: weak labels for "
+                      "the student, ground truth for the ceiling")
+    val: int = Field(500, ge=2, description="model selection; students see only weak labels")
+    test: int = Field(3000, ge=2, description="every reported number; fixed per task, the "
+                      "same examples for every seed")
+    holdout: int = Field(1000, ge=2, description="fixed per task; kept back for the automated "
+                         "researcher's blind scoring")
+
+
+def _document_fields(model: type[BaseModel]) -> None:
+    """Append each field's description to the docstring, so ``help()`` shows them."""
+    lines = [f"    {name} (default {f.default}): {f.description}"
+             for name, f in model.model_fields.items()]
+    model.__doc__ = (model.__doc__ or "").rstrip() + "\n\n    Fields:\n" + "\n".join(lines)
+
+
+_document_fields(SplitSizes)
 
 
 class Experiment(BaseModel):
@@ -87,6 +108,28 @@ class Experiment(BaseModel):
             given = data.get("method_params") or {}
             data = {**data, "method_params": method.Params(**given).model_dump(mode="json")}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_sizes(cls, data):
+        """``sizes="auto"``, or ``"auto"`` for some splits: sizes chosen from the task's data."""
+        if isinstance(data, dict):
+            sizes = data.get("sizes")
+            if sizes == AUTO:
+                sizes = dict.fromkeys(SPLITS, AUTO)
+            if isinstance(sizes, dict) and AUTO in sizes.values():
+                defaults = SplitSizes().model_dump()
+                sizes = resolve_sizes(data.get("task", cls.model_fields["task"].default),
+                                      {**defaults, **sizes},
+                                      data.get("balanced", cls.model_fields["balanced"].default))
+                data = {**data, "sizes": sizes}
+        return data
+
+    @model_validator(mode="after")
+    def _check_data(self) -> Experiment:
+        """The data source, its classes and every split size, all problems in one error."""
+        check_sizes(self.task, self.sizes.model_dump(), self.balanced)
+        return self
 
     @model_validator(mode="after")
     def _check_method(self) -> Experiment:
@@ -122,14 +165,16 @@ class Experiment(BaseModel):
 
 
 @lru_cache(maxsize=8)
-def _splits(task: str, sizes: SplitSizes, split_seed: int, balanced: bool) -> TaskSplits:
+def _splits(task: str, sizes: SplitSizes, split_seed: int, balanced: bool,
+            data_version: str) -> TaskSplits:
     return make_splits(task, sizes.model_dump(), split_seed=split_seed, balanced=balanced)
 
 
 def experiment_splits(exp: Experiment) -> TaskSplits:
     """The experiment's splits, ground truth included: for weak, ceiling and scoring code,
     never for a student (``student`` hands methods ``without_labels()``)."""
-    return _splits(exp.task, exp.sizes, exp.split_seed, exp.balanced)
+    return _splits(exp.task, exp.sizes, exp.split_seed, exp.balanced,
+                   get_task(exp.task).data_version())
 
 
 class Subset:
@@ -207,8 +252,12 @@ def split_features(model: str, splits: TaskSplits, progress: bool = True) -> dic
 
 
 def _data_config(exp: Experiment) -> dict:
-    return {"task": exp.task, "sizes": exp.sizes.model_dump(), "balanced": exp.balanced,
-            "split_seed": exp.split_seed, "seed": exp.seed}
+    """What determines the data of a stage; a user's data adds its digest, so an edited
+    file is never served from the old file's artifacts (packaged data keeps its keys)."""
+    config = {"task": exp.task, "sizes": exp.sizes.model_dump(), "balanced": exp.balanced,
+              "split_seed": exp.split_seed, "seed": exp.seed}
+    version = get_task(exp.task).data_version()
+    return {**config, "data_version": version} if version else config
 
 
 def weak_key(exp: Experiment) -> str:

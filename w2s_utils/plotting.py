@@ -52,7 +52,8 @@ def accuracy_bars(summary: pd.DataFrame, title: str = "", ax=None):
     ax.set_ylim(max(0.0, low), 1.0)
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    # Outside the axes: inside, any corner can hide a bar (the ceiling's, on the right).
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return ax
 
 

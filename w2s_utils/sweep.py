@@ -29,7 +29,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
 from . import results
 from .cache import ArtifactStore
@@ -37,6 +36,7 @@ from .methods import get_method
 from .models import LADDER, get_model
 from .paths import cache_dir, project_root
 from .pipeline import Experiment, ceiling_key, run, student_key, weak_key
+from .progress import progress_bar
 
 Backend = Literal["local", "ray"]
 MethodChoice = str | tuple[str, dict[str, Any]]
@@ -124,7 +124,7 @@ def sweep(runs: Plan | Iterable[Experiment], *, backend: Backend = "local",
         raise ValueError(f"unknown backend {backend!r}; use 'local' or 'ray'")
     runs = runs.runs if isinstance(runs, Plan) else list(runs)
     store, done, todo = ArtifactStore(), {}, []
-    with tqdm(total=len(runs), desc="sweep", unit="run", disable=not progress) as bar:
+    with progress_bar(total=len(runs), desc="sweep", unit="run", disable=not progress) as bar:
         for i, exp in enumerate(runs):
             if store.path(student_key(exp)).exists():
                 done[i] = _run_one(exp)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import datafiles
+from .datafiles import DataError
 from .registry import Registry
 
 SPLITS = ("weak_train", "pool", "val", "test", "holdout")
@@ -84,14 +85,28 @@ class Task:
     # For pre-partitioned data: which ``source`` values each split may draw from.
     split_sources: dict[str, tuple[str, ...]] | None = None
     tabular: bool = False
+    # For data the user can edit: a digest of it, so an edit means new splits and cache keys.
+    version: Callable[[], str] | None = field(default=None, repr=False)
 
     def load(self) -> pd.DataFrame:
-        return _clean(self.loader())
+        return _clean(self.loader(), self._source_priority())
+
+    def _source_priority(self) -> tuple[str, ...]:
+        """Sources in the order their splits are drawn (test first): a near-duplicate
+        found in several sources stays in the first, so no split shares it."""
+        if self.split_sources is None:
+            return ()
+        order = (*TEST_SPLITS, *(s for s in SPLITS if s not in TEST_SPLITS))
+        return tuple(dict.fromkeys(src for split in order for src in self.split_sources[split]))
+
+    def data_version(self) -> str:
+        """Empty for packaged data; a digest of the files for a user's data."""
+        return self.version() if self.version else ""
 
 
 TASKS: Registry[Task] = Registry(
-    "task", dynamic_hint=" Also: 'jsonl:<folder>' for data in the automated-W2S format."
-)
+    "task", dynamic_hint=" Also: 'jsonl:<file or folder>' and 'csv:<file or folder>' for your "
+    "own data (README, \"Your own data\").")
 
 
 def get_task(name: str) -> Task:
@@ -130,12 +145,9 @@ def make_splits(
     positive, and on imbalanced data plain accuracy and PGR reward predicting the
     majority class. ``balanced=False`` keeps the natural rate.
     """
-    missing = [s for s in SPLITS if s not in sizes]
-    extra = [s for s in sizes if s not in SPLITS]
-    if missing or extra:
-        raise ValueError(f"sizes must name exactly {SPLITS}; missing {missing}, unknown {extra}")
     spec = get_task(task)
-    frame = _load_cached(task)
+    check_sizes(task, sizes, balanced)  # every problem at once, before any draw
+    frame = load_task(task)
     groups = frame["group"].to_numpy()
     n_groups = int(groups.max()) + 1 if len(groups) else 0
     group_label = np.zeros(n_groups, dtype=np.int64)
@@ -165,6 +177,136 @@ def make_splits(
         )
     ordered = {name: splits[name] for name in SPLITS}
     return TaskSplits(task, split_seed, balanced, ordered, float(frame["label"].mean()))
+
+
+AUTO = "auto"  # a split size the package chooses from the data
+FITTING = "sizes that fit: "  # how the suggestion line of ``size_problems`` starts
+# How ``auto`` divides what a data source holds after the explicit sizes: a share per split,
+# capped so that a large dataset does not become hours of embedding and training.
+AUTO_SHARES = {"weak_train": 0.2, "pool": 0.3, "val": 0.1, "test": 0.3, "holdout": 0.1}
+AUTO_CAPS = {"weak_train": 1000, "pool": 4000, "val": 500, "test": 5000, "holdout": 1000}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Some splits that draw from the same rows, and those rows' class counts."""
+
+    name: str
+    splits: tuple[str, ...]
+    counts: tuple[int, int]
+
+    def capacity(self, balanced: bool) -> int:
+        return 2 * min(self.counts) if balanced else sum(self.counts)
+
+
+def _sources(task: str) -> list[_Source]:
+    spec, frame = get_task(task), load_task(task)
+    if spec.split_sources is None:
+        counts = np.bincount(frame["label"], minlength=2)
+        return [_Source("the data", SPLITS, (int(counts[0]), int(counts[1])))]
+    suffix = datafiles.FORMATS.get(spec.name.partition(":")[0], "")
+    by_origin: dict[tuple[str, ...], list[str]] = {}
+    for split in SPLITS:
+        by_origin.setdefault(spec.split_sources[split], []).append(split)
+    out = []
+    for origin, splits in by_origin.items():
+        labels = frame.loc[frame["source"].isin(origin), "label"].to_numpy()
+        counts = np.bincount(labels, minlength=2)
+        out.append(_Source(" + ".join(o + suffix for o in origin), tuple(splits),
+                           (int(counts[0]), int(counts[1]))))
+    return out
+
+
+def resolve_sizes(task: str, sizes: dict[str, int | str], balanced: bool = True
+                  ) -> dict[str, int]:
+    """Sizes with every ``"auto"`` replaced: the auto splits of one data source share what
+    the explicit ones leave (``AUTO_SHARES``, capped at ``AUTO_CAPS``; even when balanced)."""
+    if not any(v == AUTO for v in sizes.values()):
+        return dict(sizes)
+    resolved = dict(sizes)
+    for source in _sources(task):
+        auto = [s for s in source.splits if sizes.get(s) == AUTO]
+        explicit = sum(int(sizes[s]) for s in source.splits if s in sizes and s not in auto)
+        left = max(0, source.capacity(balanced) - explicit)
+        total_share = sum(AUTO_SHARES[s] for s in auto)
+        for split in auto:
+            n = min(AUTO_CAPS[split], int(left * AUTO_SHARES[split] / total_share))
+            resolved[split] = max(2, n - n % 2 if balanced else n)
+    return resolved
+
+
+def size_problems(task: str, sizes: dict[str, int], balanced: bool = True,
+                  names: dict[str, str] | None = None) -> list[str]:
+    """Every reason the requested split sizes cannot be drawn from the task's data (each
+    data source checked), then one line with sizes that would fit; [] when they fit.
+    ``names`` says what to call each split's size in the message (a parameter name)."""
+    missing = [s for s in SPLITS if s not in sizes]
+    extra = [s for s in sizes if s not in SPLITS]
+    if missing or extra:
+        return [f"sizes must name exactly {SPLITS}; missing {missing}, unknown {extra}"]
+    key = tuple((s, int(sizes[s])) for s in SPLITS)
+    problems, fitting = _size_check(get_task(task).name, get_task(task).data_version(), key,
+                                    balanced)
+    if not problems:
+        return []
+    named = [s for s in SPLITS if names is None or s in names]  # the sizes a caller sets
+    names = {s: (names or {}).get(s, s) for s in SPLITS}
+    lines = [p.format(**names) for p in problems]
+    auto = resolve_sizes(task, {**sizes, **dict.fromkeys(named, AUTO)}, balanced)
+    shown = ", ".join(f"{names[s]}={fitting[s]}" for s in SPLITS if fitting[s] != sizes[s])
+    lines.append(f"{FITTING}{shown} (or 'auto': "
+                 + ", ".join(f"{names[s]}={auto[s]}" for s in named) + ")"
+                 + ("; balanced=False keeps the natural class rate, so every example "
+                    "can be drawn" if balanced else ""))
+    return lines
+
+
+def check_sizes(task: str, sizes: dict[str, int], balanced: bool = True) -> None:
+    """Raise one ``DataError`` naming every split that does not fit, with sizes that do."""
+    problems = size_problems(task, sizes, balanced)
+    if problems:
+        raise DataError(f"{sizes_header(task, balanced)}:\n  - " + "\n  - ".join(problems))
+
+
+def sizes_header(task: str, balanced: bool) -> str:
+    mode = "balanced: half of each split from each class" if balanced else "natural balance"
+    return f"task {get_task(task).name!r} cannot give these splits ({mode})"
+
+
+@lru_cache(maxsize=256)
+def _size_check(task: str, version: str, sizes: tuple[tuple[str, int], ...], balanced: bool
+                ) -> tuple[list[str], dict[str, int]]:
+    """Problems (with ``{split}`` placeholders for the caller's names) and fitting sizes:
+    each source's requested sizes scaled down by the factor that makes them fit."""
+    sizes_of = dict(sizes)
+    names = load_task(task).attrs.get("label_names", ("0", "1"))
+    classes = ["class 0", "class 1"] if tuple(names) == ("0", "1") else [
+        f"class {i} ({n!r})".replace("{", "{{").replace("}", "}}")  # formatted later
+        for i, n in enumerate(names)]
+    problems, fitting = [], dict(sizes_of)
+    for source in _sources(task):
+        asked = {s: sizes_of[s] for s in source.splits}
+        listed = " + ".join(f"{{{s}}}={n}" for s, n in asked.items())
+        have = f"{source.counts[0]} of {classes[0]} and {source.counts[1]} of {classes[1]}"
+        if min(source.counts) == 0:
+            problems.append(f"{source.name} has only one class: {have}")
+            continue
+        if balanced:
+            need = (sum(n // 2 for n in asked.values()), sum(n - n // 2 for n in asked.values()))
+            factor = min(have_c / need_c for have_c, need_c in zip(source.counts, need))
+            wanted = (f"{need[0]} of each" if need[0] == need[1] else
+                      f"{need[0]} of class 0 and {need[1]} of class 1")
+        else:
+            need = sum(asked.values())
+            factor = sum(source.counts) / need
+            wanted = str(need)
+        if factor >= 1:
+            continue
+        problems.append(f"{listed}: need {wanted}, but {source.name} has {have}")
+        for split, n in asked.items():
+            scaled = int(n * factor)
+            fitting[split] = max(2, scaled - scaled % 2 if balanced else scaled)
+    return problems, fitting
 
 
 def _group_members(groups: np.ndarray, n_groups: int) -> list[np.ndarray]:
@@ -215,14 +357,16 @@ def _fill(pool: np.ndarray, group_size: np.ndarray, quota: int) -> np.ndarray | 
 
 
 @lru_cache(maxsize=16)
-def _load_cached(task: str) -> pd.DataFrame:
+def _load_cached(task: str, version: str = "") -> pd.DataFrame:
     return get_task(task).load()
 
 
 def load_task(task: str) -> pd.DataFrame:
-    """The task's cleaned table (cached): text, label, id and near-duplicate ``group``;
-    ``attrs["dropped_conflicting"]`` counts texts dropped for conflicting labels."""
-    return _load_cached(task)
+    """The task's cleaned table (cached until its data changes): text, label, id and
+    near-duplicate ``group``; ``attrs["dropped_conflicting"]`` counts texts dropped for
+    conflicting labels, ``attrs["label_names"]`` names class 0 and class 1."""
+    spec = get_task(task)
+    return _load_cached(spec.name, spec.data_version())
 
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -239,27 +383,37 @@ def near_duplicate_key(text: str) -> str:
     return _RETWEET.sub("", text).strip()
 
 
-def _clean(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean(frame: pd.DataFrame, source_priority: tuple[str, ...] = ()) -> pd.DataFrame:
     """Drop empty texts, exact duplicates, and near-duplicate groups whose labels conflict;
     add stable ids and a near-duplicate ``group`` so splitting keeps each group together.
+    Pre-partitioned data (a ``source`` column) keeps a group only in its first source of
+    ``source_priority``: a test text copied into a training file would leak into training.
 
-    ``frame.attrs["dropped_conflicting"]`` counts the texts dropped for conflicting labels.
+    ``frame.attrs["dropped_conflicting"]`` counts the texts dropped for conflicting labels,
+    ``attrs["dropped_across_sources"]`` the copies dropped from later sources.
     """
+    label_names = frame.attrs.get("label_names", ("0", "1"))
     frame = frame.copy()
     frame["text"] = frame["text"].astype(str).str.strip()
     frame["label"] = frame["label"].astype(int)
     frame = frame[frame["text"].str.len() > 0]
     key = frame["text"].map(near_duplicate_key)
     key = key.where(key.str.len() > 0, frame["text"])  # a text of only punctuation: itself
-    if "source" in frame:  # pre-partitioned data: its partition decides the split
-        key = frame["source"].astype(str) + "\0" + key
     conflicting = frame.groupby(key)["label"].transform("nunique") > 1
     frame, key = frame[~conflicting], key[~conflicting]
+    across = pd.Series(False, index=frame.index)
+    if "source" in frame:  # pre-partitioned data: its partition decides the split
+        rank = frame["source"].map({s: i for i, s in enumerate(source_priority)})
+        rank = rank.fillna(len(source_priority))
+        across = rank > rank.groupby(key).transform("min")
+        frame, key = frame[~across], key[~across]
     keep = ~frame["text"].duplicated()
     frame, key = frame[keep].reset_index(drop=True), key[keep].reset_index(drop=True)
     frame["group"] = pd.factorize(key)[0]
     frame["id"] = [hashlib.sha1(t.encode()).hexdigest()[:16] for t in frame["text"]]
     frame.attrs["dropped_conflicting"] = int(conflicting.sum())
+    frame.attrs["dropped_across_sources"] = int(across.sum())
+    frame.attrs["label_names"] = tuple(label_names)
     return frame
 
 
@@ -476,67 +630,24 @@ for _name, _source in HF_TASKS.items():
     TASKS.add(_name, Task(_name, f"Hugging Face {_source.path} (needs network)", _source))
 
 
-# --------------------------------------------------------------------------- JSONL
+# --------------------------------------------------------------------------- your data
 
 
-JSONL_FILES = {"train_label": "weak_train", "train_unlabel": "pool", "test": "val/test/holdout"}
+def _file_task(fmt: str, path: str) -> Task:
+    """``jsonl:<path>`` / ``csv:<path>``: a file or folder of the user's (``datafiles``);
+    a relative path is resolved against the current folder and the name made absolute."""
+    where = datafiles.layout(fmt, path)
+    return Task(f"{fmt}:{where.path}", where.describe(), lambda: datafiles.load(where),
+                split_sources=where.split_sources, version=lambda: datafiles.version(where))
 
 
 def load_jsonl_folder(folder: str | Path) -> pd.DataFrame:
-    """Data in the automated-W2S format: ``train_label``, ``train_unlabel``, ``test``.
-
-    Two schemas: chat preference ``{prompt, first, second, label: "A"|"B"}`` (label 1
-    when A is preferred) and verification ``{question, choice, label: bool}``.
-    """
-    folder = Path(folder)
-    frames = []
-    for stem in JSONL_FILES:
-        path = folder / f"{stem}.jsonl"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing; the folder needs {list(JSONL_FILES)}")
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        frame = pd.DataFrame([_jsonl_row(r, path, i) for i, r in enumerate(records)])
-        frame["source"] = stem
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    """A folder of JSONL files (any layout of ``datafiles``), one ``source`` per file."""
+    return datafiles.load(datafiles.layout("jsonl", folder))
 
 
-def _jsonl_row(record: dict, path: Path, line: int) -> dict:
-    if {"prompt", "first", "second"} <= record.keys():
-        if record.get("label") not in ("A", "B"):
-            raise ValueError(f"{path}:{line + 1}: chat-preference label must be 'A' or 'B'")
-        text = (
-            f"{record['prompt']}\n\nResponse A:\n{record['first']}\n\n"
-            f"Response B:\n{record['second']}"
-        )
-        return {"text": text, "label": int(record["label"] == "A")}
-    if {"question", "choice"} <= record.keys():
-        if not isinstance(record.get("label"), bool):
-            raise ValueError(f"{path}:{line + 1}: verification label must be true or false")
-        return {"text": f"{record['question']}\nAnswer: {record['choice']}",
-                "label": int(record["label"])}
-    raise ValueError(
-        f"{path}:{line + 1}: expected chat-preference keys (prompt, first, second, label) "
-        f"or verification keys (question, choice, label); got {sorted(record)}"
-    )
-
-
-def _jsonl_task(folder: str) -> Task:
-    return Task(
-        f"jsonl:{folder}",
-        f"automated-W2S JSONL data in {folder}",
-        lambda: load_jsonl_folder(folder),
-        split_sources={
-            "weak_train": ("train_label",),
-            "pool": ("train_unlabel",),
-            "val": ("test",),
-            "test": ("test",),
-            "holdout": ("test",),
-        },
-    )
-
-
-TASKS.add_prefix("jsonl:", _jsonl_task)
+TASKS.add_prefix("jsonl:", lambda path: _file_task("jsonl", path))
+TASKS.add_prefix("csv:", lambda path: _file_task("csv", path))
 
 
 def leak_check(splits: TaskSplits, near: bool = False) -> pd.DataFrame:

@@ -21,7 +21,8 @@ from typing import Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
+
+from .progress import progress_bar
 
 Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 """(logits (b, 2), targets P(y=1) (b,), training progress in [0, 1]) → per-example loss (b,)."""
@@ -255,7 +256,7 @@ def train(
     history: list[dict] = []
     lengths = inputs.lengths()
     batches, running = iter(()), []
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(total=total_steps, desc=desc, disable=not progress, leave=False)
     for step in range(1, total_steps + 1):
         idx = next(batches, None)
         if idx is None:
