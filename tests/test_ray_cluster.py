@@ -1,0 +1,98 @@
+"""A sweep against a running two-node Ray cluster on loopback (``ray start --head`` plus a
+second ``ray start --address``), artifacts at an fsspec URL, one results table."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_sweep import BASE
+
+from w2s_utils.results import load_results
+from w2s_utils.sweep import grid, sweep
+
+pytestmark = pytest.mark.slow
+PLAN = grid(BASE, strong_models=["static64", "minilm-l3"], methods=["naive", "logconf"],
+            seeds=[0, 1])  # 8 runs in 4 jobs (a job = runs sharing weak and ceiling stages)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_node(args: list[str], log: Path) -> subprocess.Popen:
+    """One Ray node in a session of its own (``--block``): stopped by its process group,
+    so the test never touches Ray processes it did not start."""
+    ray = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.Popen(
+        [str(ray), "start", "--block", "--num-cpus=1", "--node-ip-address=127.0.0.1",
+         "--disable-usage-stats", f"--dashboard-agent-listen-port={_free_port()}",
+         f"--metrics-export-port={_free_port()}", *args],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _wait_for_nodes(ray, address: str, count: int, timeout: float = 240) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.init(address=address, log_to_driver=False)
+            alive = [n for n in ray.nodes() if n["Alive"]]
+            ray.shutdown()
+            if len(alive) >= count:
+                return alive
+        except ConnectionError:
+            pass
+        time.sleep(2)
+    raise TimeoutError(f"Ray cluster at {address} did not reach {count} nodes")
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path):
+    ray = pytest.importorskip("ray", reason="pip install 'w2s-notebooks[ray]'")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    temp = Path(f"/tmp/w2s-ray-{port}")  # short: Ray's unix sockets must fit 107 bytes
+    nodes = [_start_node(["--head", f"--port={port}", "--include-dashboard=false",
+                          f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp}"],
+                         tmp_path / "head.log")]
+    try:
+        time.sleep(5)
+        nodes.append(_start_node([f"--address={address}"], tmp_path / "worker.log"))
+        alive = _wait_for_nodes(ray, address, 2)
+        yield address, alive
+    finally:
+        for node in reversed(nodes):
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGTERM)
+        for node in nodes:
+            try:
+                node.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+
+
+def test_sweep_on_a_two_node_cluster_writes_one_table(two_node_cluster, fresh_cache, tmp_path):
+    address, alive = two_node_cluster
+    assert len(alive) == 2 and all(n["Resources"].get("CPU") == 1 for n in alive)
+    shared = f"file://{tmp_path / 'shared_artifacts'}"
+    rows = sweep(PLAN, backend="ray", address=address, storage=shared, progress=False)
+    assert rows["run_id"].tolist() == PLAN.keys()
+    assert len(list((tmp_path / "shared_artifacts").glob("student-*.pkl"))) == len(PLAN.runs)
+
+    again = sweep(PLAN, backend="ray", address=address, storage=shared, progress=False)
+    pd.testing.assert_frame_equal(again.drop(columns=[c for c in again if "seconds" in c]),
+                                  rows.drop(columns=[c for c in rows if "seconds" in c]))
+    table = load_results()
+    assert len(table) == len(PLAN.runs) and table["run_id"].is_unique
+
+    with pd.option_context("display.width", 160):
+        print("\n" + table[["strong_model", "method", "seed", "weak_acc", "ceiling_acc",
+                            "student_acc", "pgr"]].to_string(index=False))
