@@ -31,7 +31,7 @@ def _start_node(args: list[str], log: Path) -> subprocess.Popen:
     """One Ray node in a session of its own (``--block``): stopped by its process group,
     so the test never touches Ray processes it did not start."""
     ray = Path(sys.executable).with_name("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     return subprocess.Popen(
         [str(ray), "start", "--block", "--num-cpus=1", "--node-ip-address=127.0.0.1",
          "--disable-usage-stats", f"--dashboard-agent-listen-port={_free_port()}",
@@ -39,34 +39,37 @@ def _start_node(args: list[str], log: Path) -> subprocess.Popen:
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def _wait_for_nodes(ray, address: str, count: int, timeout: float = 240) -> list[dict]:
+def _wait_until_started(node: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    """``ray start --block`` logs "Ray runtime started" once the node is up (a driver that
+    connects earlier can block inside Ray's client for minutes)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            ray.init(address=address, log_to_driver=False)
-            alive = [n for n in ray.nodes() if n["Alive"]]
-            ray.shutdown()
-            if len(alive) >= count:
-                return alive
-        except ConnectionError:
-            pass
-        time.sleep(2)
-    raise TimeoutError(f"Ray cluster at {address} did not reach {count} nodes")
+        if "Ray runtime started" in log.read_text(errors="replace"):
+            return
+        if node.poll() is not None:
+            raise RuntimeError(f"ray start exited: {log.read_text()[-2000:]}")
+        time.sleep(1)
+    raise TimeoutError(f"Ray node did not start: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path):
+def two_node_cluster(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="pip install 'w2s-notebooks[ray]'")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a loopback test cluster, no tokens
     port = _free_port()
     address = f"127.0.0.1:{port}"
     temp = Path(f"/tmp/w2s-ray-{port}")  # short: Ray's unix sockets must fit 107 bytes
+    logs = [tmp_path / "head.log", tmp_path / "worker.log"]
     nodes = [_start_node(["--head", f"--port={port}", "--include-dashboard=false",
                           f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp}"],
-                         tmp_path / "head.log")]
+                         logs[0])]
     try:
-        time.sleep(5)
-        nodes.append(_start_node([f"--address={address}"], tmp_path / "worker.log"))
-        alive = _wait_for_nodes(ray, address, 2)
+        _wait_until_started(nodes[0], logs[0])
+        nodes.append(_start_node([f"--address={address}"], logs[1]))
+        _wait_until_started(nodes[1], logs[1])
+        ray.init(address=address, log_to_driver=False)
+        alive = [n for n in ray.nodes() if n["Alive"]]
+        ray.shutdown()
         yield address, alive
     finally:
         for node in reversed(nodes):

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = profile.plan(smallest=args.smallest)
     table = describe_plan(plan)
-    stages = {(e.task, e.weak_model, e.strong_model, e.seed) for e in plan.runs}
-    print(f"[w2s] profile {args.profile}: {len(plan.runs)} runs, {len(stages)} ceilings, "
+    ceilings = {(e.task, e.strong_model, e.seed) for e in plan.runs}
+    print(f"[w2s] profile {args.profile}: {len(plan.runs)} runs, {len(ceilings)} ceilings, "
           f"{len(profile.pairs())} pairs on the ladder {' < '.join(profile.ladder)}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60,
                            "display.max_rows", 20):
