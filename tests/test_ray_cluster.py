@@ -34,8 +34,7 @@ def _start_node(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     return subprocess.Popen(
         [str(ray), "start", "--block", "--num-cpus=1", "--node-ip-address=127.0.0.1",
-         "--disable-usage-stats", f"--dashboard-agent-listen-port={_free_port()}",
-         f"--metrics-export-port={_free_port()}", *args],
+         "--disable-usage-stats", *args],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
@@ -61,8 +60,7 @@ def two_node_cluster(tmp_path, monkeypatch):
     temp = Path(f"/tmp/w2s-ray-{port}")  # short: Ray's unix sockets must fit 107 bytes
     logs = [tmp_path / "head.log", tmp_path / "worker.log"]
     nodes = [_start_node(["--head", f"--port={port}", "--include-dashboard=false",
-                          f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp}"],
-                         logs[0])]
+                          f"--temp-dir={temp}"], logs[0])]
     try:
         _wait_until_started(nodes[0], logs[0])
         nodes.append(_start_node([f"--address={address}"], logs[1]))
