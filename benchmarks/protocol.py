@@ -104,11 +104,11 @@ class KeepFinal(Classifier):
     """Records test predictions of the final state before selection swaps it out."""
 
     test_inputs = None
-    bf16 = False
+    dtype = "fp32"
     final_probs = None
 
     def load_state_dict(self, state, *args, **kwargs):
-        self.final_probs = predict_proba(self, self.test_inputs, bf16=self.bf16)
+        self.final_probs = predict_proba(self, self.test_inputs, dtype=self.dtype)
         return super().load_state_dict(state, *args, **kwargs)
 
 
@@ -126,10 +126,10 @@ def finetune_study(replicates: int, precisions: tuple[bool, ...], max_length: in
         inputs = {s: TextInputs(splits[s].texts, tokenizer, max_length)
                   for s in ("pool", "val", "test")}
         for bf16 in precisions:
-            config = FINETUNE_DEFAULTS.model_copy(update={"max_length": max_length,
-                                                          "bf16": bf16})
+            config = FINETUNE_DEFAULTS.model_copy(update={
+                "max_length": max_length, "device": "cpu", "dtype": "bf16" if bf16 else "fp32"})
             model = KeepFinal(without_dropout(load_backbone(spec)))
-            model.test_inputs, model.bf16 = inputs["test"], bf16
+            model.test_inputs, model.dtype = inputs["test"], config.dtype
             result = train(model, inputs["pool"], weak["pool"], config, seed=rep,
                            val_inputs=inputs["val"], val_targets=weak["val"], progress=False)
             selected = result.predict(inputs["test"])

@@ -26,7 +26,8 @@ _MAGIC = b"W2SART1 "
 # Modules whose source determines what every stage computes. A method's own file is
 # added to its student stage's key, so adding or editing one method keeps the weak
 # and ceiling caches (and other methods' students) warm.
-_CORE_MODULES = ("tasks", "models", "train", "losses", "pipeline", "embedding_cache")
+_CORE_MODULES = ("tasks", "models", "train", "losses", "pipeline", "embedding_cache",
+                 "device", "lora", "lm_head")
 
 
 @lru_cache(maxsize=64)

@@ -272,6 +272,9 @@ def load_profile(profile: str, notebook: str, root: Path | None = None) -> dict[
         available = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ParameterError(f"Unknown profile {profile!r}. Profiles: {', '.join(available)}.")
     data = yaml.safe_load(path.read_text()) or {}
+    if "sweep" in data:
+        raise ParameterError(f"{path.name} is a sweep profile, not a notebook profile: run "
+                             f"`python -m w2s_utils.scale run --profile {profile}`")
     if notebook not in data:
         raise ParameterError(f"profile {path.name} has no section for {notebook!r}")
     return dict(data[notebook] or {})

@@ -478,14 +478,17 @@ def _onnx_session(path: Path):
 
 
 def _embed_torch(spec, texts, batch_size, max_length, progress) -> np.ndarray:
-    backbone = load_backbone(spec).eval()
+    from .device import resolve_device
+
+    device = resolve_device("auto")  # a GPU when there is one; fp32 either way
+    backbone = load_backbone(spec).eval().to(device)
     tokenizer = load_tokenizer(spec)
     out = np.zeros((len(texts), backbone.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for idx, chunk in _batches(texts, batch_size, progress, f"embed {spec.name}"):
             enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt")
-            out[idx] = backbone(enc["input_ids"], enc["attention_mask"]).float().numpy()
+                            return_tensors="pt").to(device)
+            out[idx] = backbone(enc["input_ids"], enc["attention_mask"]).float().cpu().numpy()
     return out
 
 

@@ -17,10 +17,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import results
 from .cache import ArtifactStore, code_version, stage_key
+from .lm_head import LMPrompt, default_prompt, left_padded, load_scorer, zero_shot_probs
+from .lora import LoraParams, adapter_state, add_lora
 from .methods import StudentContext, get_method
 from .metrics import (
     classification_metrics,
@@ -34,6 +37,7 @@ from .names import ModelName, TaskName
 from .tasks import AUTO, SPLITS, TaskSplits, check_sizes, get_task, make_splits, resolve_sizes
 from .train import (
     FINETUNE_DEFAULTS,
+    LORA_DEFAULTS,
     PROBE_DEFAULTS,
     Classifier,
     FeatureInputs,
@@ -47,7 +51,14 @@ from .train import (
     without_dropout,
 )
 
-Regime = Literal["linear_probe", "finetune"]
+Regime = Literal["linear_probe", "finetune", "lora"]
+Head = Literal["linear", "lm"]
+WeakRegime = Literal["linear_probe", "zero_shot"]
+
+
+def method_regime(regime: str) -> str:
+    """The regime a method declares support for: LoRA trains the trunk like fine-tuning."""
+    return "finetune" if regime == "lora" else regime
 PREDICTED_SPLITS = ("pool", "val", "test", "holdout")
 
 
@@ -98,6 +109,14 @@ class Experiment(BaseModel):
     method_params: dict[str, Any] = Field(default_factory=dict)
     probe: TrainConfig = PROBE_DEFAULTS
     finetune: TrainConfig = FINETUNE_DEFAULTS
+    lora_train: TrainConfig = LORA_DEFAULTS
+    lora: LoraParams = LoraParams()
+    head: Head = Field("linear", description="strong model's head: a zero-initialised linear "
+                       "head, or (causal LMs) the LM head's logits of the answer tokens")
+    weak_regime: WeakRegime = Field("linear_probe", description="zero_shot: the weak model's "
+                                    "answer-token logits, untrained (causal LMs)")
+    prompt: LMPrompt | None = Field(None, description="template and answers for the LM head; "
+                                    "None: the task's own")
 
     @model_validator(mode="before")
     @classmethod
@@ -134,18 +153,29 @@ class Experiment(BaseModel):
     @model_validator(mode="after")
     def _check_method(self) -> Experiment:
         method = get_method(self.method)
-        if self.regime not in method.regimes:
+        if method_regime(self.regime) not in method.regimes:
             raise ValueError(f"method {self.method!r} supports regimes {method.regimes}, "
                              f"not {self.regime!r}")
         method.Params(**self.method_params)  # unknown or ill-typed params fail here
-        if self.regime == "finetune" and not get_model(self.strong_model).finetunable:
+        if self.regime != "linear_probe" and not get_model(self.strong_model).finetunable:
             raise ValueError(f"strong model {self.strong_model!r} cannot be fine-tuned; "
                              "use regime='linear_probe'")
         return self
 
+    @model_validator(mode="after")
+    def _check_head(self) -> Experiment:
+        if self.head == "lm" and self.regime == "linear_probe":
+            raise ValueError("head='lm' trains the LM itself: use regime='finetune' or 'lora'")
+        return self
+
     @property
     def train_config(self) -> TrainConfig:
-        return self.probe if self.regime == "linear_probe" else self.finetune
+        return {"linear_probe": self.probe, "finetune": self.finetune,
+                "lora": self.lora_train}[self.regime]
+
+    @property
+    def lm_prompt(self) -> LMPrompt:
+        return self.prompt or default_prompt(self.task)
 
     def with_(self, **changes) -> Experiment:
         """A validated copy with some fields changed; a new method starts from its own
@@ -195,25 +225,39 @@ class Subset:
 
 
 class Learner:
-    """Trains and applies one model in one regime on one task's splits."""
+    """Trains and applies one model in one regime on one task's splits.
+
+    ``head="lm"`` reads a causal LM's answer-token logits (``prompt``) instead of a new
+    linear head; ``regime="lora"`` trains adapters (``lora``) in a frozen trunk.
+    """
 
     def __init__(self, model: str, regime: Regime, splits: TaskSplits, config: TrainConfig,
-                 train_split: str = "pool", progress: bool = True):
+                 train_split: str = "pool", progress: bool = True, *, head: Head = "linear",
+                 lora: LoraParams | None = None, prompt: LMPrompt | None = None):
         self.spec = get_model(model)
         self.regime, self.splits, self.config = regime, splits, config
         self.train_split = train_split
+        self.head, self.lora, self.prompt = head, lora or LoraParams(), prompt
         if regime == "linear_probe":
             features = split_features(model, splits, progress=progress)
             self.inputs = {s: FeatureInputs(x) for s, x in features.items()}
         else:
-            tokenizer = load_tokenizer(self.spec)
-            self.inputs = {s: TextInputs(splits[s].texts, tokenizer, config.max_length)
-                           for s in SPLITS}
+            self.tokenizer = load_tokenizer(self.spec)
+            render = list
+            if head == "lm":
+                self.prompt = prompt or default_prompt(splits.task)
+                self.tokenizer, render = left_padded(self.tokenizer), self.prompt.render
+            self.inputs = {s: TextInputs(render(splits[s].texts), self.tokenizer,
+                                         config.max_length) for s in SPLITS}
 
-    def new_model(self, train_inputs) -> Classifier:
+    def new_model(self, train_inputs) -> torch.nn.Module:
         if self.regime == "linear_probe":
             return Classifier(Standardize(train_inputs.x))
-        return Classifier(without_dropout(load_backbone(self.spec)))
+        if self.head == "lm":
+            model = without_dropout(load_scorer(self.spec, self.tokenizer, self.prompt))
+        else:
+            model = Classifier(without_dropout(load_backbone(self.spec)))
+        return add_lora(model, self.lora) if self.regime == "lora" else model
 
     def fit(self, targets: np.ndarray, *, val_targets: np.ndarray, seed: int,
             loss: Loss = soft_cross_entropy, weights: np.ndarray | None = None,
@@ -261,14 +305,31 @@ def _data_config(exp: Experiment) -> dict:
 
 
 def weak_key(exp: Experiment) -> str:
+    zero_shot = ({"weak_regime": "zero_shot", "prompt": exp.lm_prompt.model_dump()}
+                 if exp.weak_regime == "zero_shot" else {})
     return stage_key("weak", {**_data_config(exp), "model": exp.weak_model,
-                              "train": exp.probe.model_dump()})
+                              "train": exp.probe.model_dump(), **zero_shot})
+
+
+def _strong_options(exp: Experiment) -> dict:
+    """The strong learner's settings beyond its training config (only those it uses)."""
+    options = {"lora": exp.lora.model_dump()} if exp.regime == "lora" else {}
+    if exp.head == "lm":
+        options.update(head="lm", prompt=exp.lm_prompt.model_dump())
+    return options
+
+
+def strong_learner(exp: Experiment, splits: TaskSplits, progress: bool = True) -> Learner:
+    """The strong model's learner for ceiling and student (same regime, head, adapters)."""
+    return Learner(exp.strong_model, exp.regime, splits, exp.train_config, progress=progress,
+                   head=exp.head, lora=exp.lora, prompt=exp.lm_prompt)
 
 
 def ceiling_key(exp: Experiment) -> str:
     return stage_key("ceiling", {**_data_config(exp), "model": exp.strong_model,
                                  "regime": exp.regime,
-                                 "train": exp.train_config.model_dump()})
+                                 "train": exp.train_config.model_dump(),
+                                 **_strong_options(exp)})
 
 
 def student_key(exp: Experiment) -> str:
@@ -309,9 +370,15 @@ def _method_sources(method: type) -> tuple[str, ...]:
     return tuple(sorted({f for m in modules if (f := getattr(m, "__file__", None))}))
 
 
-def _artifact(result: TrainResult, predictions: dict) -> dict:
-    return {"probs": predictions, "history": result.history, "best_step": result.best_step,
-            "seconds": result.seconds}
+def _artifact(result: TrainResult, predictions: dict, regime: str = "") -> dict:
+    """A stage's record: predictions, training history and, for LoRA, the adapters (small,
+    unlike a whole fine-tuned model) so the trained student can be rebuilt."""
+    artifact = {"probs": predictions, "history": result.history,
+                "best_step": result.best_step, "seconds": result.seconds,
+                "device": result.device}
+    if regime == "lora":
+        artifact["adapter"] = adapter_state(result.model)
+    return artifact
 
 
 def weak_labels(exp: Experiment, store: ArtifactStore | None = None, force: bool = False,
@@ -321,6 +388,8 @@ def weak_labels(exp: Experiment, store: ArtifactStore | None = None, force: bool
 
     def compute():
         splits = experiment_splits(exp)
+        if exp.weak_regime == "zero_shot":
+            return _zero_shot(exp, splits)
         learner = Learner(exp.weak_model, "linear_probe", splits, exp.probe,
                           train_split="weak_train", progress=progress)
         result = learner.fit(splits["weak_train"].labels, val_targets=splits["val"].labels,
@@ -337,11 +406,10 @@ def ceiling(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
 
     def compute():
         splits = experiment_splits(exp)
-        learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
-                          progress=progress)
+        learner = strong_learner(exp, splits, progress)
         result = learner.fit(splits["pool"].labels, val_targets=splits["val"].labels,
                              seed=exp.seed, progress=progress, desc="ceiling")
-        return _artifact(result, learner.predict(result))
+        return _artifact(result, learner.predict(result), exp.regime)
 
     return store.get_or_compute(ceiling_key(exp), compute, force)
 
@@ -361,8 +429,7 @@ def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
     def compute():
         blind = experiment_splits(exp).without_labels()
         method = get_method(exp.method)()
-        learner = Learner(exp.strong_model, exp.regime, blind, exp.train_config,
-                          progress=progress)
+        learner = strong_learner(exp, blind, progress)
         context = StudentContext(
             experiment=exp, splits=blind,
             weak={s: weak["probs"][s] for s in STUDENT_WEAK_SPLITS},
@@ -370,12 +437,26 @@ def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
             weak_supervisor=WeakSupervisors(exp, store, progress, STUDENT_WEAK_SPLITS),
         )
         result = method.run(context)
-        return _artifact(result, learner.predict(result))
+        return _artifact(result, learner.predict(result), exp.regime)
 
     return store.get_or_compute(student_key(exp), compute, force)
 
 
 STUDENT_WEAK_SPLITS = ("pool", "val")
+
+
+def _zero_shot(exp: Experiment, splits: TaskSplits) -> dict:
+    """The weak model's answer-token probabilities, untrained: a label-free supervisor."""
+    import time
+
+    start = time.perf_counter()
+    config = exp.probe
+    probs = zero_shot_probs(get_model(exp.weak_model),
+                            {s: splits[s].texts for s in PREDICTED_SPLITS}, exp.lm_prompt,
+                            device=config.device, dtype=config.dtype,
+                            max_length=exp.train_config.max_length)
+    return {"probs": probs, "history": [], "best_step": 0,
+            "seconds": time.perf_counter() - start}
 
 
 class WeakSupervisors:
@@ -425,6 +506,7 @@ def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False
         "seed": exp.seed, "supervisor": "changed" if method.changes_supervisor() else "weak",
         "balanced": exp.balanced, **{f"n_{k}": v for k, v in exp.sizes.model_dump().items()},
     }
+    row.update(_scale_columns(exp, top))
     probs = {"weak": supervisor, "ceiling": top["probs"]["test"],
              "student": stud["probs"]["test"]}
     scores = {name: classification_metrics(labels, p) for name, p in probs.items()}
@@ -454,6 +536,17 @@ def pgr_table(frame: pd.DataFrame, by=("task", "regime", "weak_model", "strong_m
     interval over seeds and test examples; "gap not resolved" instead of a PGR when the
     ceiling's lead is within noise), one row per configuration."""
     return pgr_summary(frame, list(by))
+
+
+def _scale_columns(exp: Experiment, ceiling_artifact: dict) -> dict:
+    """Where the strong model trained, and the LM-head settings when they are used (so
+    tables of the offline ladder keep their columns)."""
+    columns = {"device": ceiling_artifact.get("device", "cpu")}
+    if exp.head != "linear":
+        columns["head"] = exp.head
+    if exp.weak_regime != "linear_probe":
+        columns["weak_regime"] = exp.weak_regime
+    return columns
 
 
 @lru_cache(maxsize=1)

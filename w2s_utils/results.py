@@ -53,7 +53,7 @@ def load_results(path: Path | None = None, **filters) -> pd.DataFrame:
 
 
 VOLATILE = ("run_id", "recorded", "code_version", "git_commit", "weak_seconds",
-            "ceiling_seconds", "student_seconds")
+            "ceiling_seconds", "student_seconds", "device")
 KEYS = ["task", "regime", "weak_model", "strong_model", "method", "method_params", "seed"]
 
 

@@ -12,8 +12,12 @@ the cache already holds cost no training.
     runs = load_results(run_id=plan.keys())  # exactly this grid, from the results table
 
 Workers are fresh processes: a method must be registered in an importable module (not
-only in a notebook cell) for them to find it. On a multi-machine Ray cluster,
-``W2S_CACHE_DIR`` should be shared storage so that workers share the cache.
+only in a notebook cell) for them to find it. On a Ray cluster (``address="ray-head:6379"``)
+the package travels to the workers in the job's runtime environment, and ``storage`` says
+where workers keep stage artifacts: a folder every machine mounts, or an fsspec URL
+(``s3://bucket/w2s``), copied to and from each worker's local cache. Rows come back to
+this process, which records them in its one results table (keyed by run id: a rerun
+replaces its row, never duplicates it).
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from .cache import ArtifactStore
 from .methods import get_method
 from .models import LADDER, get_model
 from .paths import cache_dir, project_root
-from .pipeline import Experiment, ceiling_key, run, student_key, weak_key
+from .pipeline import Experiment, ceiling_key, method_regime, run, student_key, weak_key
 from .progress import progress_bar
+from .shared_store import ENV_VAR as SHARED_ENV
+from .shared_store import SharedStore, is_url
 
 Backend = Literal["local", "ray"]
 MethodChoice = str | tuple[str, dict[str, Any]]
@@ -66,9 +72,9 @@ def invalid_reason(weak_model: str, strong_model: str, regime: str, method: str)
     if weak_model in LADDER and strong_model in LADDER and (
             LADDER.index(weak_model) > LADDER.index(strong_model)):
         return "weak model is above the strong model on the ladder"
-    if regime == "finetune" and not get_model(strong_model).finetunable:
+    if regime != "linear_probe" and not get_model(strong_model).finetunable:
         return "strong model cannot be fine-tuned"
-    if regime not in get_method(method).regimes:
+    if method_regime(regime) not in get_method(method).regimes:
         return f"method supports only {', '.join(get_method(method).regimes)}"
     return None
 
@@ -110,20 +116,29 @@ def grid(base: Experiment, *, tasks: list[str] | None = None,
 
 def sweep(runs: Plan | Iterable[Experiment], *, backend: Backend = "local",
           workers: int | None = None, address: str | None = None,
-          progress: bool = True) -> pd.DataFrame:
+          storage: str | None = None, runtime_env: dict | None = None,
+          gpus_per_job: float = 0, progress: bool = True) -> pd.DataFrame:
     """Run every experiment (cache hits first, in this process) and return their rows.
 
     ``backend="local"``: ``workers`` processes (default 1, which runs in this process).
     ``backend="ray"``: ``address=None`` starts a local Ray instance with ``workers`` CPUs
-    (default 2) and shuts it down afterwards; an address (``"auto"``, ``"ray://…"``)
-    connects to a running cluster. Runs that differ only in their method share the weak
-    and ceiling stages, so they go to one worker, one after another. Rows come back in
-    grid order with a ``run_id`` column (the run's key in the results table).
+    (default 2) and shuts it down afterwards; an address (``"auto"``, ``"host:6379"``,
+    ``"ray://…"``) connects to a running cluster and ships ``w2s_utils`` to its workers
+    (``runtime_env`` adds to that: ``{"pip": [...]}``, say). ``storage`` (Ray only):
+    where workers keep artifacts, a shared folder or an fsspec URL; default this
+    process's cache folder. ``gpus_per_job`` reserves GPUs for each job on Ray.
+    Runs that differ only in their method share the weak and ceiling stages, so they go
+    to one worker, one after another. Rows come back in grid order with a ``run_id``
+    column (the run's key in the results table).
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"unknown backend {backend!r}; use 'local' or 'ray'")
+    if backend == "local" and (storage or runtime_env or gpus_per_job):
+        raise ValueError("storage, runtime_env and gpus_per_job apply to backend='ray'")
     runs = runs.runs if isinstance(runs, Plan) else list(runs)
     store, done, todo = ArtifactStore(), {}, []
+    if storage and is_url(storage):  # runs finished elsewhere are cache hits here too
+        SharedStore(storage).pull((k for exp in runs for k in _stage_keys(exp)), store)
     with progress_bar(total=len(runs), desc="sweep", unit="run", disable=not progress) as bar:
         for i, exp in enumerate(runs):
             if store.path(student_key(exp)).exists():
@@ -138,7 +153,8 @@ def sweep(runs: Plan | Iterable[Experiment], *, backend: Backend = "local",
         elif backend == "local":
             finished = _local(runs, jobs, min(workers or 1, len(jobs)))
         else:
-            finished = _ray(runs, jobs, workers or RAY_LOCAL_CPUS, address)
+            finished = _ray(runs, jobs, workers or RAY_LOCAL_CPUS, address,
+                            storage=storage, runtime_env=runtime_env, gpus=gpus_per_job)
         for job, rows in finished:
             done.update(zip(job, rows))
             bar.update(len(job))
@@ -153,10 +169,19 @@ def _jobs(runs: list[Experiment], todo: list[int]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _worker_env() -> dict[str, str]:
-    """What a worker needs to use this process's cache, data and offline settings."""
+def _stage_keys(exp: Experiment) -> tuple[str, str, str]:
+    return weak_key(exp), ceiling_key(exp), student_key(exp)
+
+
+def _worker_env(storage: str | None = None) -> dict[str, str]:
+    """What a worker needs to use the sweep's artifacts, data and offline settings."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("W2S_", "HF_"))}
-    return {**env, "W2S_CACHE_DIR": str(cache_dir()), "W2S_HOME": str(project_root())}
+    env = {**env, "W2S_CACHE_DIR": str(cache_dir()), "W2S_HOME": str(project_root())}
+    if storage and is_url(storage):
+        env[SHARED_ENV] = storage
+    elif storage:
+        env["W2S_CACHE_DIR"] = storage
+    return env
 
 
 def _run_one(exp: Experiment) -> dict:
@@ -165,14 +190,22 @@ def _run_one(exp: Experiment) -> dict:
 
 def _run_job(runs: list[Experiment], env: dict[str, str] | None = None,
              threads: int | None = None) -> list[dict]:
-    """A worker's unit of work: runs that share stages, one after another."""
+    """A worker's unit of work: runs that share stages, one after another. With artifacts
+    at a URL, the worker copies in what its runs need and copies out what it computed."""
     if env:
         os.environ.update(env)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    return [_run_one(exp) for exp in runs]
+    shared = SharedStore(os.environ[SHARED_ENV]) if os.environ.get(SHARED_ENV) else None
+    if shared is not None:
+        os.environ["W2S_CACHE_DIR"] = str(shared.local_cache())
+        shared.pull((k for exp in runs for k in _stage_keys(exp)), ArtifactStore())
+    rows = [_run_one(exp) for exp in runs]
+    if shared is not None:
+        shared.push(ArtifactStore())
+    return rows
 
 
 def _local(runs, jobs, workers) -> Iterator[tuple[list[int], list[dict]]]:
@@ -191,17 +224,21 @@ def _local(runs, jobs, workers) -> Iterator[tuple[list[int], list[dict]]]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ray(runs, jobs, cpus, address) -> Iterator[tuple[list[int], list[dict]]]:
+def _ray(runs, jobs, cpus, address, *, storage=None, runtime_env=None,
+         gpus=0) -> Iterator[tuple[list[int], list[dict]]]:
     try:
         import ray
     except ImportError:
         raise ImportError("backend='ray' needs Ray: pip install 'w2s-notebooks[ray]'") from None
     started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, num_cpus=None if address else cpus,
-                 include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1)(_run_job)
-    pending = {remote.remote([runs[i] for i in job], _worker_env()): job for job in jobs}
+    if started and address:  # a running cluster: its workers get the package from here
+        ray.init(address=address, runtime_env=_runtime_env(runtime_env), log_to_driver=False)
+    elif started:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                 runtime_env=runtime_env)
+    remote = ray.remote(num_cpus=1, num_gpus=gpus)(_run_job)
+    env = _worker_env(storage)
+    pending = {remote.remote([runs[i] for i in job], env): job for job in jobs}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -214,6 +251,15 @@ def _ray(runs, jobs, cpus, address) -> Iterator[tuple[list[int], list[dict]]]:
             ray.cancel(ref)
         if started:
             ray.shutdown()
+
+
+def _runtime_env(extra: dict | None) -> dict:
+    """Ship this copy of ``w2s_utils`` to the cluster's workers (plus ``extra``)."""
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parent)
+    extra = dict(extra or {})
+    return {**extra, "py_modules": [package, *extra.get("py_modules", [])]}
 
 
 # --------------------------------------------------------------------------- reading a sweep

@@ -22,6 +22,15 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from .device import (
+    DeviceName,
+    DType,
+    autocast,
+    check_dtype,
+    enable_gradient_checkpointing,
+    grad_scaler,
+    resolve_device,
+)
 from .progress import progress_bar
 
 Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -45,7 +54,11 @@ class TrainConfig(BaseModel):
     selection: Literal["final", "best_val"] = Field(
         "best_val", description="keep the final model, or the one with the lowest val loss")
     max_iter: int = Field(500, ge=1, description="lbfgs: most iterations in all")
-    bf16: bool = Field(False, description="adamw: bfloat16 autocast for forward passes")
+    device: DeviceName = Field("auto", description="auto | cpu | cuda[:i] | mps (auto: a GPU "
+                               "when torch sees one)")
+    dtype: DType = Field("fp32", description="forward-pass precision: fp32, or mixed bf16/fp16")
+    gradient_checkpointing: bool = Field(False, description="recompute activations: less "
+                                         "memory for long inputs or big models")
 
 
 # A probe is convex: solved to convergence with a fixed L2 (``weight_decay`` · |w|²/2 on
@@ -57,6 +70,9 @@ PROBE_DEFAULTS = TrainConfig(solver="lbfgs", selection="final", weight_decay=1e-
 # step in 5 of 5 replicates (benchmarks/protocol.json), so selection only cost state copies.
 FINETUNE_DEFAULTS = TrainConfig(epochs=2, batch_size=32, lr=5e-5, max_length=64,
                                 evals_per_epoch=2, selection="final")
+# LoRA trains far fewer weights, at a higher rate: EleutherAI w2s's strong-model LoRA
+# (rank 8) uses lr 8e-5 and weight decay 0.1.
+LORA_DEFAULTS = FINETUNE_DEFAULTS.model_copy(update={"lr": 8e-5, "weight_decay": 0.1})
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, progress: float = 0.0):
@@ -163,23 +179,38 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_step: int = 0
     seconds: float = 0.0
-    bf16: bool = False
+    dtype: DType = "fp32"
+    device: str = "cpu"  # where it trained (resolved, e.g. 'cuda:0')
 
     def predict(self, inputs, batch_size: int = 256) -> np.ndarray:
-        return predict_proba(self.model, inputs, batch_size, bf16=self.bf16)
+        return predict_proba(self.model, inputs, batch_size, dtype=self.dtype)
 
 
 def predict_proba(model: torch.nn.Module, inputs, batch_size: int = 256,
-                  bf16: bool = False) -> np.ndarray:
-    """P(y=1) for every example, in inference mode, batched in length order."""
+                  dtype: DType = "fp32") -> np.ndarray:
+    """P(y=1) for every example, in inference mode, batched in length order, on the
+    device the model's weights are on."""
     model.eval()
+    device = _model_device(model)
     out = np.zeros(len(inputs), dtype=np.float32)
     order = _length_order(inputs)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), autocast(device, dtype):
         for start in range(0, len(inputs), batch_size):
             idx = order[start:start + batch_size]
-            out[idx] = torch.softmax(model(**inputs.batch(idx)).float(), -1)[:, 1].numpy()
+            logits = model(**_to(inputs.batch(idx), device)).float()
+            out[idx] = torch.softmax(logits, -1)[:, 1].cpu().numpy()
     return out
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def _length_order(inputs) -> np.ndarray:
@@ -233,15 +264,21 @@ def train(
     reweighting methods use them. Validation loss is plain soft cross-entropy against
     ``val_targets``, whatever the training loss.
     """
+    device = resolve_device(config.device)
+    check_dtype(device, config.dtype)
+    model.to(device)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     if config.solver == "lbfgs":
         return _train_lbfgs(model, inputs, targets, config, loss=loss, weights=weights,
-                            val_inputs=val_inputs, val_targets=val_targets)
+                            val_inputs=val_inputs, val_targets=val_targets, device=device)
     from transformers import get_cosine_schedule_with_warmup
 
     start_time = time.perf_counter()
     generator = set_seed(seed)
-    targets_t = torch.as_tensor(np.asarray(targets, dtype=np.float32))
-    weights_t = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32))
+    targets_t = torch.as_tensor(np.asarray(targets, dtype=np.float32), device=device)
+    weights_t = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32),
+                                                             device=device)
     n = len(inputs)
     steps_per_epoch = max(1, -(-n // config.batch_size))
     total_steps = max(1, round(config.epochs * steps_per_epoch))
@@ -251,6 +288,7 @@ def train(
     schedule = get_cosine_schedule_with_warmup(
         optimizer, round(config.warmup_frac * total_steps), total_steps
     )
+    scaler = grad_scaler(device, config.dtype)
     validate = val_inputs is not None and val_targets is not None
     best_loss, best_state, best_step, stale = float("inf"), None, 0, 0
     history: list[dict] = []
@@ -263,13 +301,15 @@ def train(
             batches = iter(epoch_batches(n, config.batch_size, generator, lengths))
             idx = next(batches)
         model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-            logits = model(**inputs.batch(idx))
-        per_example = loss(logits.float(), targets_t[idx], step / total_steps)
-        batch_loss = _weighted_mean(per_example, None if weights_t is None else weights_t[idx])
+        with autocast(device, config.dtype):
+            logits = model(**_to(inputs.batch(idx), device))
+        rows = torch.as_tensor(idx, device=device)
+        per_example = loss(logits.float(), targets_t[rows], step / total_steps)
+        batch_loss = _weighted_mean(per_example, None if weights_t is None else weights_t[rows])
         optimizer.zero_grad(set_to_none=True)
-        batch_loss.backward()
-        optimizer.step()
+        scaler.scale(batch_loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         running.append(batch_loss.item())
         bar.update()
@@ -278,7 +318,7 @@ def train(
                       "train_loss": float(np.mean(running))}
             running = []
             if validate:
-                record.update(_validation(model, val_inputs, val_targets, config.bf16))
+                record.update(_validation(model, val_inputs, val_targets, config.dtype))
                 if record["val_loss"] < best_loss - 1e-6:
                     best_loss, best_step, stale = record["val_loss"], step, 0
                     if config.selection == "best_val":
@@ -295,7 +335,7 @@ def train(
     else:
         best_step = step
     return TrainResult(model, history, best_step, time.perf_counter() - start_time,
-                       bf16=config.bf16)
+                       dtype=config.dtype, device=str(device))
 
 
 def _weighted_mean(per_example: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -304,8 +344,8 @@ def _weighted_mean(per_example: torch.Tensor, weights: torch.Tensor | None) -> t
     return (per_example * weights).sum() / weights.sum().clamp(min=1e-8)
 
 
-def _validation(model, val_inputs, val_targets, bf16: bool = False) -> dict[str, float]:
-    probs = predict_proba(model, val_inputs, bf16=bf16)
+def _validation(model, val_inputs, val_targets, dtype: DType = "fp32") -> dict[str, float]:
+    probs = predict_proba(model, val_inputs, dtype=dtype)
     agree = float(((probs > 0.5) == (np.asarray(val_targets) > 0.5)).mean())
     return {"val_loss": binary_cross_entropy(probs, val_targets), "val_acc": agree}
 
@@ -314,7 +354,7 @@ LBFGS_ROUNDS = 10  # progress-dependent losses (logconf's ramp) see progress r /
 
 
 def _train_lbfgs(model: Classifier, inputs, targets, config: TrainConfig, *, loss: Loss,
-                 weights, val_inputs, val_targets) -> TrainResult:
+                 weights, val_inputs, val_targets, device: torch.device) -> TrainResult:
     """Full-batch L-BFGS on the weighted loss + ``weight_decay`` · |w|²/2, from zero.
 
     No seed enters: the answer is the optimum (for the convex naive loss) whatever the
@@ -323,9 +363,10 @@ def _train_lbfgs(model: Classifier, inputs, targets, config: TrainConfig, *, los
     rounds and stops early once the gradient or the change is below tolerance.
     """
     start_time = time.perf_counter()
-    batch = inputs.batch(np.arange(len(inputs)))
-    targets_t = torch.as_tensor(np.asarray(targets, dtype=np.float32))
-    weights_t = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32))
+    batch = _to(inputs.batch(np.arange(len(inputs))), device)
+    targets_t = torch.as_tensor(np.asarray(targets, dtype=np.float32), device=device)
+    weights_t = None if weights is None else torch.as_tensor(np.asarray(weights, np.float32),
+                                                             device=device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=max(1, config.max_iter // LBFGS_ROUNDS),
                                   history_size=20, line_search_fn="strong_wolfe",
@@ -356,4 +397,5 @@ def _train_lbfgs(model: Classifier, inputs, targets, config: TrainConfig, *, los
     if best[1] is not None:
         model.load_state_dict(best[1])
         best_step = best[2]
-    return TrainResult(model, history, best_step, time.perf_counter() - start_time)
+    return TrainResult(model, history, best_step, time.perf_counter() - start_time,
+                       device=str(device))
