@@ -66,7 +66,7 @@ ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__", "__len__", "__call__", "__
 PACKAGE = "w2s_utils.methods"  # the idea is loaded as a module of this package
 # Data sets bundled inside packages the runtime loads: masked with an empty folder.
 BUNDLED_DATA = ("sklearn/datasets/data", "sklearn/datasets/descr", "sklearn/datasets/images")
-MAX_SOURCE_BYTES = 50_000
+MAX_SOURCE_BYTES = 15_000  # it travels in a finding config (20 kB)
 
 
 class CodeError(RuntimeError):
