@@ -84,10 +84,11 @@ def test_llm_code_ideas_through_the_loop(agent_server, kind):
             report = agent.run(Budget(iterations=len(CASES), wall_seconds=900,
                                       holdout_ideas=1))
             findings = client.findings(agent=f"coder-{kind}")
-            assert client.leaderboard()  # the server is still up
+            board = client.leaderboard()  # the server is still up
     finally:
         stub.close()
     errors = [a.error or "" for a in report.attempts]
+    assert any(e["agent"] == f"coder-{kind}" for e in board), errors
     assert report.attempts[0].score is not None, errors
     assert "syntax" in errors[1] and "forbidden_import" in errors[2]
     assert "CodeError[cpu_limit]" in errors[3] and "CodeError[forbidden_access]" in errors[4]
