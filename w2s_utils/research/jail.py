@@ -139,7 +139,8 @@ class Guard:
               "ctypes.cdata": "raw memory (ctypes)", "os.kill": "signalling processes"}
 
     def __init__(self, readable: list[str]):
-        self.readable = tuple(p.rstrip("/") + "/" for p in readable)
+        own = f"/proc/{os.getpid()}"  # what /proc/self resolves to (e.g. its mountinfo)
+        self.readable = tuple(p.rstrip("/") + "/" for p in [*readable, own])
         self.active = False
         self.violations: list[str] = []
 
