@@ -139,8 +139,7 @@ class Guard:
               "ctypes.cdata": "raw memory (ctypes)", "os.kill": "signalling processes"}
 
     def __init__(self, readable: list[str]):
-        own = f"/proc/{os.getpid()}"  # what /proc/self resolves to (e.g. its mountinfo)
-        self.readable = tuple(p.rstrip("/") + "/" for p in [*readable, own])
+        self.readable = tuple(p.rstrip("/") + "/" for p in readable)
         self.active = False
         self.violations: list[str] = []
 

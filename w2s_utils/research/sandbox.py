@@ -288,12 +288,12 @@ def run_code(source: str, params: dict, experiment, splits, features: dict[str, 
         (job_dir / "idea.py").write_text(source)
         write_inputs(job_dir, splits, features, weak)
         mounts, masks = runtime_mounts()
+        # /proc is the jail's own (its PID namespace shows only the idea's processes).
         job = {"isolation": isolation, "experiment": experiment.model_dump_json(),
                "params": params, "limits": limits.model_dump(), "out": str(out),
                "root": str(Path(tmp, "root")), "mounts": mounts + [str(job_dir)],
                "writable": [str(out)], "masks": masks, "guard": guard,
-               "readable": mounts + [str(job_dir), "/proc/self", "/proc/cpuinfo",
-                                     "/proc/meminfo", "/sys", "/dev"]}
+               "readable": mounts + [str(job_dir), "/proc", "/sys", "/dev"]}
         (job_dir / "job.json").write_text(json.dumps(job))
         command = [sys.executable, "-m", "w2s_utils.research.jail", str(job_dir)]
         if isolation == "namespaces":
