@@ -128,7 +128,8 @@ def set_limits(limits: dict) -> None:
 
 class Guard:
     """An audit hook that refuses, while the idea runs, what an idea has no use for:
-    network, new processes, native code loading, and opening files outside its view.
+    opening files outside its view, and, by its own code, network, new processes and
+    native code.
     Not the boundary (the namespaces are): it turns attempts into clear errors."""
 
     EVENTS = {"socket.connect": "network", "socket.bind": "network",
@@ -142,6 +143,17 @@ class Guard:
         self.readable = tuple(p.rstrip("/") + "/" for p in readable)
         self.active = False
         self.violations: list[str] = []
+
+    STDLIB = os.path.dirname(os.__file__) + "/"
+
+    @classmethod
+    def by_the_idea(cls) -> bool:
+        """Whether the idea's own code (directly, or through the standard library) did it:
+        libraries the idea calls load native code and open files as they need to."""
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename.startswith(cls.STDLIB):
+            frame = frame.f_back
+        return frame is not None and frame.f_code.co_filename == "<idea>"
 
     def allowed_path(self, path, listing: bool = False) -> bool:
         """Inside a readable path; for listings also its ancestors (the import system
@@ -164,7 +176,7 @@ class Guard:
         elif event in ("os.listdir", "os.scandir") and args and args[0] is not None \
                 and not self.allowed_path(args[0], listing=True):
             what = f"listing {os.fsdecode(args[0])!r}, outside the idea's data view"
-        elif event in self.EVENTS:
+        elif event in self.EVENTS and self.by_the_idea():
             what = f"{self.EVENTS[event]} ({event})"
         if what:
             self.violations.append(what)
