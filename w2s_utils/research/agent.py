@@ -25,6 +25,7 @@ import numpy as np
 from ..methods import StudentContext, get_method
 from ..pipeline import Experiment, Learner
 from .client import ResearchClient, ServerError
+from .codegen import CodeProposer
 from .proposers import (
     Attempt,
     MethodSpace,
@@ -35,6 +36,7 @@ from .proposers import (
     SearchProposer,
     make_proposer,
 )
+from .sandbox import CodeError, SandboxLimits, namespaces_available, run_code
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,11 @@ class AgentReport:
 
 class ResearchAgent:
     def __init__(self, client: ResearchClient, proposer: Proposer | None = None,
-                 progress: bool = False):
+                 progress: bool = False, sandbox: SandboxLimits | None = None,
+                 allow_unisolated: bool = False):
         self.client, self.proposer = client, proposer or SearchProposer()
         self.progress = progress
+        self.sandbox, self.allow_unisolated = sandbox or SandboxLimits(), allow_unisolated
         info = client.task()
         self.task = {"experiment": info["experiment"], "baselines": info["baselines"]}
         self.experiment = Experiment(**info["experiment"])
@@ -68,10 +72,14 @@ class ResearchAgent:
         self.learner = Learner(self.experiment.strong_model, self.experiment.regime,
                                self.splits, self.experiment.train_config, progress=progress)
         self.space = MethodSpace.for_experiment(self.experiment)
+        self.cpu_seconds = 0.0  # spent by sandboxed code ideas
         self._predictions: dict[str, dict[str, np.ndarray]] = {}
 
     def train(self, proposal: Proposal) -> dict[str, np.ndarray]:
-        """A student under ``proposal``: P(y=1) on ``test`` and ``holdout``."""
+        """A student under ``proposal``: P(y=1) on ``test`` and ``holdout`` (a code idea
+        trains in the sandbox; CodeError if it fails there)."""
+        if proposal.code is not None:
+            return self.train_code(proposal)
         exp = self.experiment
         knobs = exp.train_config.model_copy(update=proposal.train)
         regime_field = "probe" if exp.regime == "linear_probe" else "finetune"
@@ -85,6 +93,32 @@ class ResearchAgent:
                                  progress=self.progress)
         return learner.predict(method.run(context), ("test", "holdout"))
 
+    def train_code(self, proposal: Proposal) -> dict[str, np.ndarray]:
+        if self.experiment.regime != "linear_probe":
+            raise CodeError("contract", "code ideas run on the linear_probe regime only")
+        isolated = namespaces_available()
+        if not isolated and not self.allow_unisolated:
+            raise CodeError("contract", "this machine cannot build the sandbox (no user "
+                            "namespaces); pass allow_unisolated=True to run code ideas "
+                            "without isolation")
+        exp = self.experiment
+        knobs = exp.train_config.model_copy(update=proposal.train)
+        exp = exp.with_(probe=knobs.model_dump())
+        features = {s: inputs.x.numpy() for s, inputs in self.learner.inputs.items()}
+        run = run_code(proposal.code, proposal.params, exp, self.splits, features, self.weak,
+                       self.sandbox, isolation="namespaces" if isolated else "process")
+        self.cpu_seconds += run.cpu_seconds
+        return run.predictions
+
+    def share_failure(self, proposal: Proposal, error: str) -> int | None:
+        """A code idea that failed is still a finding: its code and what went wrong."""
+        if proposal.code is None:
+            return None
+        return self.client.post_finding(
+            proposal.hypothesis, idea=proposal.idea_name(),
+            config={**proposal.config(), "code": proposal.code},
+            body=f"failed: {error}"[:2000])["id"]
+
     def step(self, history: list[Attempt]) -> Attempt:
         """One observe → propose → train → submit → share iteration."""
         start = time.perf_counter()
@@ -96,6 +130,11 @@ class ResearchAgent:
             return Attempt(None, error=str(error), seconds=time.perf_counter() - start)
         try:
             predictions = self.train(proposal)
+        except CodeError as error:  # the idea's code failed in the sandbox: one attempt
+            self.proposer.tell(proposal, None)
+            message = f"CodeError[{error.kind}]: {error.message}"
+            return Attempt(proposal, error=message, finding_id=self.share_failure(
+                proposal, message), seconds=time.perf_counter() - start)
         except (ValueError, RuntimeError) as error:  # a proposal the method cannot run
             self.proposer.tell(proposal, None)
             return Attempt(proposal, error=f"{type(error).__name__}: {error}",
@@ -106,8 +145,11 @@ class ResearchAgent:
         # The ladder repeats the agent's best unless this beat it by one step: only a new
         # best is this proposal's own score; otherwise all we know is "not better".
         self.proposer.tell(proposal, score["pgr"] if score.get("new_best", True) else None)
+        config = proposal.config()
+        if proposal.code is not None:  # the code travels with the finding (lineage: parent)
+            config["code"] = proposal.code
         finding = self.client.post_finding(
-            proposal.hypothesis, idea=idea, config=proposal.config(),
+            proposal.hypothesis, idea=idea, config=config,
             submission_id=score["submission_id"],
             body=f"{proposal.method} {json.dumps(proposal.params)} training "
                  f"{json.dumps(proposal.train)}: feedback accuracy {score['accuracy']}, "
@@ -168,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
                                      description="Run the automated W2S researcher.")
     parser.add_argument("--server", default="http://127.0.0.1:8000")
     parser.add_argument("--key", help="API key (default $W2S_API_KEY)")
-    parser.add_argument("--proposer", default="search", choices=["search", "anthropic", "openai"])
+    parser.add_argument("--proposer", default="search",
+                        choices=["search", "code", "anthropic", "openai"])
+    parser.add_argument("--direction", default="", help="research direction (code proposer)")
     parser.add_argument("--model", help="LLM model name (LLM proposers)")
     parser.add_argument("--base-url", help="LLM API base URL (LLM proposers)")
     parser.add_argument("--iterations", type=int, default=10)
@@ -178,10 +222,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--progress", action="store_true", help="show training progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    options = ({"seed": args.seed} if args.proposer == "search"
-               else {"model": args.model, "base_url": args.base_url})
     try:
-        proposer = make_proposer(args.proposer, **options)
+        if args.proposer == "code":
+            proposer = CodeProposer(seed=args.seed, direction=args.direction)
+        else:
+            options = ({"seed": args.seed} if args.proposer == "search"
+                       else {"model": args.model, "base_url": args.base_url})
+            proposer = make_proposer(args.proposer, **options)
     except ValueError as error:
         parser.error(str(error))
     with ResearchClient(args.server, args.key) as client:

@@ -25,6 +25,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..methods import METHODS, get_method
+from .sandbox import MAX_SOURCE_BYTES, CodeError, check_source, source_hash
 from .schemas import NAME_PATTERN
 
 
@@ -33,15 +34,23 @@ class ProposalError(RuntimeError):
 
 
 class Proposal(BaseModel):
+    """A registered method with params, or (``code`` set) a new ``Method`` plug-in's source
+    that runs in the sandbox; ``parent`` names the idea it was derived from (lineage)."""
+
     model_config = ConfigDict(extra="forbid")
     method: str
     params: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, float] = Field(default_factory=dict)
     hypothesis: str = Field(min_length=1, max_length=2_000)
     idea: str | None = Field(None, pattern=NAME_PATTERN)
+    code: str | None = Field(None, max_length=MAX_SOURCE_BYTES)
+    parent: str | None = Field(None, max_length=80)
 
     def config(self) -> dict:
-        return {"method": self.method, "params": self.params, "train": self.train}
+        config = {"method": self.method, "params": self.params, "train": self.train}
+        if self.code is not None:
+            config.update(code_sha256=source_hash(self.code), parent=self.parent)
+        return config
 
     def idea_name(self) -> str:
         """The proposal's own name, else one derived from its config (same config, same idea)."""
@@ -85,11 +94,18 @@ class MethodSpace:
         return cls(exp.regime, methods, train, {k: getattr(config, k) for k in train})
 
     def validate(self, proposal: Proposal) -> Proposal:
-        """The proposal if it names a known method, valid params and in-range knobs."""
-        if proposal.method not in self.methods:
+        """The proposal if it names a known method, valid params and in-range knobs (a
+        code proposal's source is checked statically; its params inside the sandbox)."""
+        if proposal.code is not None:
+            try:
+                check_source(proposal.code)
+            except CodeError as error:
+                raise ValueError(str(error)) from error
+        elif proposal.method not in self.methods:
             raise ValueError(f"unknown method {proposal.method!r}; choose one of "
                              f"{sorted(self.methods)}")
-        get_method(proposal.method).Params(**proposal.params)
+        else:
+            get_method(proposal.method).Params(**proposal.params)
         for name, value in proposal.train.items():
             knob = self.train.get(name)
             if knob is None:
@@ -256,10 +272,17 @@ on those weak labels only. Performance gap recovered, PGR = (student - weak) / (
 in accuracy, is scored by an evaluation server on a feedback split; each idea also gets one
 blind holdout scoring. You choose the next experiment from a fixed method space. Prefer ideas
 that should generalise (they are checked on a blind holdout), not ones that chase noise.
-Reply with exactly one JSON object and nothing else:
+Reply with exactly one JSON object:
 {"idea": "<short-name>", "hypothesis": "<why this should raise PGR>",
  "method": "<a method name>", "params": {<that method's params>},
- "train": {<optional overrides of the training knobs listed, within their bounds>}}"""
+ "train": {<optional overrides of the training knobs listed, within their bounds>}}
+You may instead write a NEW method: then "method" is your new method's name, "parent" the
+idea it builds on (or null), and after the JSON object give the plug-in's source in one
+```python fenced block: one subclass of w2s_utils.methods.base.Method (override loss,
+targets, weights, subset, relabel or run; ctx.weak["pool"] / ctx.weak["val"] are the weak
+P(y=1), ctx.fit(targets, ...) trains the strong student). It runs in a sandbox without
+labels or network; it may import only numpy, torch, math, typing, dataclasses, functools,
+itertools, collections, pydantic and w2s_utils.methods / losses / train."""
 
 
 class LLMProposer(Proposer):
@@ -390,15 +413,23 @@ class OpenAICompatibleProposer(LLMProposer):
                 from error
 
 
+CODE_FENCE = re.compile(r"```(?:python|py)[^\n]*\n(.*?)```", re.DOTALL)
+
+
 def parse_proposal(text: str) -> Proposal:
-    """The first JSON object in a model's reply (code fences and prose around it tolerated)."""
+    """The first JSON object in a model's reply (code fences and prose around it tolerated),
+    with the source of a ```python fenced block as its ``code`` if there is one."""
+    code = CODE_FENCE.search(text)
+    json_text = CODE_FENCE.sub("", text) if code else text
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
+    for match in re.finditer(r"\{", json_text):
         try:
-            value, _ = decoder.raw_decode(text, match.start())
+            value, _ = decoder.raw_decode(json_text, match.start())
         except json.JSONDecodeError:
             continue
         if isinstance(value, dict):
+            if code:
+                value = {**value, "code": code.group(1)}
             return Proposal.model_validate(value)
     raise ValueError("no JSON object in the reply")
 
