@@ -77,3 +77,16 @@ def test_only_the_default_profile_draws_into_figures(monkeypatch, tmp_path):
     monkeypatch.setenv("W2S_RUNS_DIR", str(tmp_path))
     assert figures_folder("smoke") == tmp_path / "smoke" / "figures"
     assert figures_folder("default") == project_root() / "figures"
+
+
+def test_runner_shows_progress_and_estimates_from_the_last_run(fake_papermill, capsys):
+    names = ["00_quickstart", "01_data"]
+    run(names, "smoke", {}, force=True)
+    first = capsys.readouterr().out
+    assert "2 of 2 notebooks to run, no estimate yet" in first
+    assert "[1/2] 00_quickstart" in first and "[2/2] 01_data done in" in first
+    assert "elapsed" in first
+    run(names, "smoke", {}, force=True)
+    second = capsys.readouterr().out
+    assert "2 of 2 notebooks to run, about" in second and "left" in second
+    assert "[1/2] 00_quickstart (last run" in second

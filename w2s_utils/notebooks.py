@@ -160,7 +160,11 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
         papermill.execute_notebook(
             str(notebook_path(name)), str(partial), parameters=parameters,
             kernel_name="python3", cwd=str(notebook_path(name).parent),
-            execution_timeout=timeout, progress_bar=False, log_output=False,
+            execution_timeout=timeout, log_output=False,
+            progress_bar={"desc": name, "mininterval": 1 if sys.stderr.isatty() else 60},
+            # ipykernel warns on every start that local TCP is unencrypted; that is noise
+            # for a kernel bound to 127.0.0.1, and its real errors surface in the cells.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except BaseException as error:
         failed = output.with_name(f"{name}.failed.ipynb")
@@ -190,23 +194,72 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
 def run(names: list[str], profile: str, overrides: dict, timeout: int = DEFAULT_TIMEOUT_S,
         force: bool = False, auto_sizes: bool = False) -> list[str]:
     """Execute ``names`` in order, skipping up-to-date ones unless ``force``; returns the
-    names that were executed. ``auto_sizes`` sets every split size to ``"auto"``."""
+    names that were executed. ``auto_sizes`` sets every split size to ``"auto"``.
+
+    Prints what will run, then per notebook its place, elapsed time and an estimate of
+    what remains (from the last run's times on this profile, kept in
+    ``runs/<profile>/timings.json``); papermill's cell bar shows progress inside one.
+    """
     # Validate every notebook (and its data) before running any, so a typo fails in seconds.
     plan = [(name, prepare(name, profile, {**(size_auto(name) if auto_sizes else {}),
                                            **overrides}))
             for name in names]
-    executed = []
-    for name, parameters in plan:
-        if not force and up_to_date(name, profile, parameters):
+    todo = [(n, p) for n, p in plan if force or not up_to_date(n, profile, p)]
+    for name, _ in plan:
+        if all(name != n for n, _ in todo):
             print(f"[w2s] {name} ({profile}) up to date: {output_path(name, profile)} "
                   "(--force reruns it)", flush=True)
-            continue
+    timings = _timings(profile)
+    print(f"[w2s] {profile}: {len(todo)} of {len(plan)} notebooks to run"
+          + (f", {_estimate(timings, [n for n, _ in todo])}" if todo else ""), flush=True)
+    executed, begun = [], time.perf_counter()
+    for i, (name, parameters) in enumerate(todo, 1):
         start = time.perf_counter()
-        print(f"[w2s] {name} ({profile}) ...", flush=True)
+        last = f" (last run {_clock(timings[name])})" if name in timings else ""
+        print(f"[w2s] [{i}/{len(todo)}] {name}{last} ...", flush=True)
         output = execute(name, profile, parameters, timeout)
-        print(f"[w2s] {name} done in {time.perf_counter() - start:.0f}s -> {output}", flush=True)
+        timings[name] = time.perf_counter() - start
+        _save_timings(profile, timings)
+        rest = [n for n, _ in todo[i:]]
+        print(f"[w2s] [{i}/{len(todo)}] {name} done in {_clock(timings[name])} -> {output}; "
+              f"elapsed {_clock(time.perf_counter() - begun)}"
+              + (f", {_estimate(timings, rest)}" if rest else ""), flush=True)
         executed.append(name)
     return executed
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _estimate(timings: dict[str, float], names: list[str]) -> str:
+    known = [timings[n] for n in names if n in timings]
+    if not known:
+        return "no estimate yet (first run on this profile)"
+    text = f"about {_clock(sum(known))} left"
+    if len(known) < len(names):
+        text += f" (+{len(names) - len(known)} never timed)"
+    return text
+
+
+def _timings_path(profile: str) -> Path:
+    return runs_dir() / profile / "timings.json"
+
+
+def _timings(profile: str) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(_timings_path(profile).read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _save_timings(profile: str, timings: dict[str, float]) -> None:
+    path = _timings_path(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(".timings.partial.json")
+    partial.write_text(json.dumps(timings, indent=1, sort_keys=True))
+    os.replace(partial, path)
 
 
 def main(argv: list[str] | None = None) -> int:
