@@ -116,8 +116,16 @@ def test_no_ground_truth_or_ceiling_output_is_reachable_from_a_method(fresh_cach
 FAST_PARAMS = {"bootstrap": {"intermediate": "tfidf-logreg"}}
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One cache for the per-method runs: embeddings and weak labels are made once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("W2S_CACHE_DIR", str(tmp_path_factory.mktemp("boundary-cache")))
+        yield
+
+
 @pytest.mark.parametrize("name", sorted(n for n in METHODS.names() if n != Capture.name))
-def test_every_method_trains_without_ground_truth(fresh_cache, name):
+def test_every_method_trains_without_ground_truth(shared_cache, name):
     """Each registered method, run through the pipeline: its context, everything it left on
     the context, and every target and val target it trained on hold no ground-truth label
     and no ceiling output."""

@@ -68,7 +68,7 @@ def elicited_labels(features: dict[str, np.ndarray], weak: np.ndarray, params: E
 @register
 class Elicit(Method):
     name = "elicit"
-    description = "label-free principal/cluster direction in strong features, oriented by weak labels"
+    description = "label-free direction of strong features (PCA or k-means), signed by weak labels"
     Params = ElicitParams
     published_setting = (
         "CCS and the automated researcher's top method used contrast pairs in the "
