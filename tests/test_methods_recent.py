@@ -47,7 +47,7 @@ def noisy_view(y: np.ndarray, noise: float, seed: int) -> np.ndarray:
 
 
 def context(method: str, blind, weak, weak_supervisor=None, **params) -> StudentContext:
-    exp = Experiment(task="synthetic-sentiment", weak_model="raw-features",
+    exp = Experiment(task="synthetic-sentiment", sizes=SIZES, weak_model="raw-features",
                      strong_model="raw-features", method=method, method_params=params)
     learner = Learner("raw-features", "linear_probe", blind, PROBE_DEFAULTS, progress=False)
     return StudentContext(experiment=exp, splits=blind, weak=weak, learner=learner,
