@@ -112,6 +112,57 @@ def test_no_ground_truth_or_ceiling_output_is_reachable_from_a_method(fresh_cach
     assert "pool labels" in secrets_found(reachable({"splits": truth}), secrets)
 
 
+# A faster intermediate model than the default (minilm-l3 would embed every text with ONNX).
+FAST_PARAMS = {"bootstrap": {"intermediate": "tfidf-logreg"}}
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One cache for the per-method runs: embeddings and weak labels are made once."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("W2S_CACHE_DIR", str(tmp_path_factory.mktemp("boundary-cache")))
+        yield
+
+
+@pytest.mark.parametrize("name", sorted(n for n in METHODS.names() if n != Capture.name))
+def test_every_method_trains_without_ground_truth(shared_cache, name):
+    """Each registered method, run through the pipeline: its context, everything it left on
+    the context, and every target and val target it trained on hold no ground-truth label
+    and no ceiling output."""
+    base = METHODS.get(name)
+    seen = {"fits": []}
+
+    class Watched(base):
+        def run(self, ctx):
+            seen["ctx"], fit = ctx, ctx.fit
+
+            def recording_fit(targets, **kwargs):
+                seen["fits"].append((np.asarray(targets), kwargs.get("val_targets")))
+                return fit(targets, **kwargs)
+
+            ctx.fit = recording_fit
+            return super().run(ctx)
+
+    Watched.name = f"boundary_{name}"
+    register(Watched, replace=True)
+    try:
+        exp = Experiment(task="synthetic-sentiment", sizes=SIZES, weak_model="tfidf-logreg",
+                         strong_model="static64", regime="linear_probe", method=Watched.name,
+                         method_params=FAST_PARAMS.get(name, {}))
+        store = ArtifactStore()
+        student(exp, store, progress=False)
+        truth = experiment_splits(exp)
+        top = ceiling(exp, store, progress=False)["probs"]
+    finally:
+        METHODS._items.pop(Watched.name)
+    secrets = {f"{s} labels": truth[s].labels for s in ("pool", "val", "test", "holdout")}
+    secrets.update({f"ceiling on {s}": top[s] for s in top})
+    assert seen["fits"], "the method trained through its context"
+    trained_on = [a for fit in seen["fits"] for a in fit if a is not None]
+    assert secrets_found(trained_on, secrets) == []
+    assert secrets_found(reachable(seen["ctx"]), secrets) == []
+
+
 def test_methods_reach_weak_models_only_through_the_context():
     """No registered method reads the pipeline's labelled splits or a store directly."""
     for name in METHODS:

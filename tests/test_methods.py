@@ -209,6 +209,11 @@ def test_relabel_hook_replaces_the_labels_on_pool_and_val(cache):
     ("weak_ensemble", {"weak_models": ["static64", "nope"]}, "Unknown model 'nope'"),
     ("probe_relabel", {"probe": "svm"}, "probe"),
     ("posterior_em", {"iterations": 0}, "iterations"),
+    ("filter_relabel", {"keep_frac": 1.0}, "keep_frac"),
+    ("learned_ensemble", {"temperature": 0}, "temperature"),
+    ("learned_ensemble", {"weak_models": ["statc64"]}, "Did you mean 'static64'"),
+    ("elicit", {"direction": "ica"}, "direction"),
+    ("adaptive_confidence", {"max_coef": 1.5}, "max_coef"),
 ])
 def test_bad_method_params_fail_validation(name, params, match):
     with pytest.raises(ValidationError, match=match):

@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from w2s_utils.metrics import (
+    correlation_interval,
     holm,
     interval_side,
     pack_correct,
@@ -16,6 +17,7 @@ from w2s_utils.metrics import (
     pgr_summary,
     unpack_correct,
     verdict_power,
+    weak_fit_diagnostics,
 )
 from w2s_utils.research.demo import holdout_verdict
 
@@ -121,3 +123,29 @@ def test_holdout_verdict_without_a_holdout_pgr_says_so():
     assert holdout_verdict(blind) == "No blind holdout comparison was possible in this run."
     blind.loc["idea", ["holdout_pgr", "holdout_ci95"]] = [0.6, 0.1]
     assert "the agent's pick beat naive" in holdout_verdict(blind)
+
+
+def test_weak_fit_diagnostics_by_hand():
+    supervisor = {"pool": np.array([0.9, 0.2]), "val": np.array([0.6, 0.4, 0.8, 0.1])}
+    student = {"pool": np.array([0.7, 0.2]), "val": np.array([0.4, 0.4, 0.9, 0.1])}
+    out = weak_fit_diagnostics(supervisor, student)
+    assert out["misfit_sq_pool"] == pytest.approx(0.04 / 2)
+    assert out["misfit_sq_val"] == pytest.approx((0.04 + 0.01) / 4)
+    assert out["error_difference_val"] == pytest.approx(1 / 4)  # only the first flips side
+
+
+def test_correlation_interval_covers_the_truth_and_resamples_groups():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    strong = correlation_interval(x, 2 * x + rng.normal(scale=0.5, size=200))
+    assert 0.9 < strong["r_low"] <= strong["r"] <= strong["r_high"] <= 1
+    unrelated = correlation_interval(x, rng.normal(size=200))
+    assert unrelated["r_low"] < 0 < unrelated["r_high"]
+    # Ten groups of twenty identical pairs hold ten pairs' worth of evidence: resampling
+    # the groups gives a wider interval than pretending the 200 rows are independent.
+    shared = np.repeat(rng.normal(size=(2, 10)), 20, axis=1)
+    rows = correlation_interval(*shared)
+    grouped = correlation_interval(*shared, groups=np.repeat(np.arange(10), 20))
+    assert grouped["r"] == pytest.approx(rows["r"])
+    assert grouped["r_high"] - grouped["r_low"] > rows["r_high"] - rows["r_low"]
+    assert np.isnan(correlation_interval([1, 1, 1], [1, 2, 3])["r"])

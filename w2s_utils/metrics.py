@@ -86,6 +86,59 @@ def weak_error_imitation(labels, weak_probs, student_probs) -> dict[str, float]:
     }
 
 
+def weak_fit_diagnostics(supervisor: dict[str, np.ndarray], student: dict[str, np.ndarray]
+                         ) -> dict[str, float]:
+    """Label-free diagnostics from soft predictions on ``pool`` and ``val`` only.
+
+    ``misfit_sq_*``: mean squared difference between the student's P(y=1) and its
+    supervisor's, the misfit that Charikar et al. (2024) show lower-bounds the gain in
+    squared loss (for a student that is the projection of the weak labels onto a convex
+    class). ``error_difference_val``: the share of ``val`` where the two disagree; on a
+    binary task two classifiers disagree exactly where one of them errs and the other
+    does not, so this is how often their errors differ, measured without any label.
+    """
+    out = {f"misfit_sq_{s}": float(np.mean((np.asarray(student[s], float)
+                                            - np.asarray(supervisor[s], float)) ** 2))
+           for s in ("pool", "val")}
+    out["error_difference_val"] = float(np.mean(
+        (np.asarray(student["val"]) > 0.5) != (np.asarray(supervisor["val"]) > 0.5)))
+    return out
+
+
+def correlation_interval(x, y, groups=None, draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
+                         confidence: float = 1 - ALPHA) -> dict[str, float]:
+    """Pearson correlation of paired values with a percentile bootstrap interval.
+
+    ``groups`` (e.g. the replicate seed) names clusters of pairs that share data, such as
+    runs on one seed's split and weak labels; the bootstrap then resamples whole groups,
+    since pairs within one are not independent. Without it, pairs are resampled.
+    NaN pairs are dropped.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    groups = np.arange(len(x)) if groups is None else np.asarray(groups)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y, groups = x[keep], y[keep], groups[keep]
+    nan = {"r": float("nan"), "r_low": float("nan"), "r_high": float("nan"), "n": len(x)}
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return nan
+    _, codes = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
+    rng = np.random.default_rng(seed)
+    boot = np.empty(draws)
+    for i in range(draws):
+        rows = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+        boot[i] = _pearson(x[rows], y[rows])
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(boot, [tail, 100 - tail])
+    return {"r": _pearson(x, y), "r_low": float(low), "r_high": float(high), "n": len(x)}
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def expected_calibration_error(labels, probs, bins: int = 10) -> float:
     """Mean |confidence − accuracy| over equal-width confidence bins, weighted by size."""
     labels = np.asarray(labels)

@@ -31,6 +31,7 @@ from .metrics import (
     pgr,
     pgr_summary,
     weak_error_imitation,
+    weak_fit_diagnostics,
 )
 from .models import embed, get_model, load_backbone, load_tokenizer
 from .names import ModelName, TaskName
@@ -485,7 +486,9 @@ def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False
     """All stages of one experiment; records and returns its results row.
 
     The row keeps each model's per-example correctness on ``test`` (``*_test_correct``,
-    packed bits in hex) so intervals can resample test examples as well as seeds.
+    packed bits in hex) so intervals can resample test examples as well as seeds, and
+    label-free diagnostics of the student against its supervisor on ``pool`` and ``val``
+    (``misfit_sq_pool``, ``misfit_sq_val``, ``error_difference_val``).
     A method that changes the supervisor is scored against its own supervisor.
     """
     store = store or ArtifactStore()
@@ -494,11 +497,11 @@ def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False
     stud = student(exp, store, force, progress)
     labels = experiment_splits(exp)["test"].labels
     method = get_method(exp.method)
-    supervisor = weak["probs"]["test"]
+    teacher = weak["probs"]
     if method.changes_supervisor():
-        weak_probs = WeakSupervisors(exp, store, progress, ("test",))
-        supervisor = method().supervisor(method.Params(**exp.method_params),
-                                         weak_probs)["test"]
+        weak_probs = WeakSupervisors(exp, store, progress, ("pool", "val", "test"))
+        teacher = method().supervisor(method.Params(**exp.method_params), weak_probs)
+    supervisor = teacher["test"]
     row: dict[str, Any] = {
         "task": exp.task, "regime": exp.regime, "weak_model": exp.weak_model,
         "strong_model": exp.strong_model, "method": exp.method,
@@ -516,6 +519,7 @@ def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False
     for metric in ("balanced_acc", "auroc"):
         row[f"pgr_{metric}"] = pgr(*(scores[n][metric] for n in ("student", "weak", "ceiling")))
     row.update(weak_error_imitation(labels, supervisor, probs["student"]))
+    row.update(weak_fit_diagnostics(teacher, stud["probs"]))
     row.update({f"{name}_test_correct": pack_correct(labels, p) for name, p in probs.items()})
     row.update({f"{n}_seconds": a["seconds"] for n, a in
                 (("weak", weak), ("ceiling", top), ("student", stud))})

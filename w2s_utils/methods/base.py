@@ -78,6 +78,8 @@ class Method:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # Where the method was reported to help, for notebooks to cite when it does not here.
+    published_setting: ClassVar[str] = ""
     regimes: ClassVar[tuple[str, ...]] = ("linear_probe", "finetune")
     Params: ClassVar[type[BaseModel]] = NoParams
 
