@@ -1,6 +1,7 @@
 """Before/after: one benchmark section on this tree and on an older revision, interleaved.
 
     python benchmarks/compare.py d39cba0 --section server --rounds 3
+    python benchmarks/compare.py 65cc35e --section embedding_long --rounds 3
 
 The older revision is checked out into a temporary git worktree; the section's own
 subprocess (the code being measured) imports the package from there, while the
@@ -26,9 +27,10 @@ sys.path.insert(0, str(HERE))
 import run  # noqa: E402  (the sections live in benchmarks/run.py)
 
 # Sections whose measured code runs in a subprocess, so PYTHONPATH can swap it.
-SECTIONS = {"server": run.bench_server}
+SECTIONS = {"server": run.bench_server, "embedding_long": run.bench_embedding_long}
 KEYS = {"server": ("server_submissions_per_s", "server_p50_ms", "server_p99_ms",
-                   "server_cpu_ms_per_submission")}
+                   "server_cpu_ms_per_submission"),
+        "embedding_long": ("long_texts_per_s",)}
 
 
 @contextmanager
@@ -61,7 +63,11 @@ def main(argv=None) -> int:
     record = {"section": args.section, "before_revision": args.revision, "label": args.label,
               "rounds": args.rounds, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               **{f"{label}_{key}": float(np.median([r[key] for r in runs[label]]))
-                 for label in runs for key in KEYS[args.section]}}
+                 for label in runs for key in KEYS[args.section]},
+              # each round's after/before, paired in time: the machine's noise cancels
+              **{f"ratio_{key}": float(np.median([a[key] / b[key] for a, b in
+                                                  zip(runs["after"], runs["before"])]))
+                 for key in KEYS[args.section]}}
     log = HERE / "before_after.json"
     history = json.loads(log.read_text()) if log.exists() else []
     log.write_text(json.dumps(history + [record], indent=2) + "\n")

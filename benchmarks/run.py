@@ -234,6 +234,54 @@ def bench_embedding(n: int = 256) -> dict:
     return out
 
 
+LONG_TEXT_SCRIPT = """
+import json, sys, time
+from w2s_utils.models import embed
+texts, model, max_length = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+embed(model, ["warm-up: load the model and its tokenizer"] * 2, max_length=max_length,
+      progress=False)
+start = time.perf_counter()
+embed(model, texts, max_length=max_length, progress=False)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def long_texts(n: int, seed: int = 0, median_chars: int = 1300) -> list[str]:
+    """Long documents made offline from tweets: each a run of consecutive tweets whose
+    length is drawn log-normally (median ``median_chars``, like ~1.3k-character emails)."""
+    from w2s_utils.tasks import load_task
+
+    tweets = load_task("tweets-sentiment")["text"].tolist()
+    rng = np.random.default_rng(seed)
+    docs = []
+    for target in rng.lognormal(np.log(median_chars), 0.8, size=n):
+        start, doc = int(rng.integers(len(tweets))), []
+        while sum(map(len, doc)) < target:
+            doc.append(tweets[(start + len(doc)) % len(tweets)])
+        docs.append(" ".join(doc))
+    return docs
+
+
+def bench_embedding_long(n: int = 64, model: str = "minilm-l6", max_length: int = 512,
+                         pythonpath: str | None = None) -> dict:
+    """Examples/s embedding ``n`` long documents cold, in a process of its own with a new
+    cache (``pythonpath``: embed with another checkout's code)."""
+    texts = long_texts(n)
+    env = {**os.environ, "W2S_HOME": str(HERE.parent),
+           **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-long-") as folder:
+        data = Path(folder) / "texts.json"
+        data.write_text(json.dumps(texts))
+        env["W2S_CACHE_DIR"] = str(Path(folder) / "cache")
+        out = subprocess.run([sys.executable, "-c", LONG_TEXT_SCRIPT, str(data), model,
+                              str(max_length)], capture_output=True, text=True, check=True,
+                             env=env, cwd=pythonpath or HERE.parent)
+    seconds = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+    return {"model": model, "texts": n, "max_length": max_length,
+            "median_chars": float(np.median([len(t) for t in texts])),
+            "long_texts_per_s": n / seconds}
+
+
 # --------------------------------------------------------------------------- notebooks
 
 
@@ -427,7 +475,9 @@ def markdown(results: dict) -> str:
         for record in json.loads(log.read_text()):
             keys = [k.removeprefix("after_") for k in record if k.startswith("after_")]
             changes = ", ".join(f"{key} {record['before_' + key]:.3g} → "
-                                f"{record['after_' + key]:.3g}" for key in keys)
+                                f"{record['after_' + key]:.3g}"
+                                + (f" (×{record['ratio_' + key]:.2f} paired by round)"
+                                   if f"ratio_{key}" in record else "") for key in keys)
             lines.append(f"- **{record['section']}** vs {record['before_revision']} "
                          f"({record['rounds']} rounds, {record['date']}): {record['label']}. "
                          f"{changes}.")
@@ -439,7 +489,7 @@ def markdown(results: dict) -> str:
 
 
 SECTIONS = {"training": bench_training, "training_device": bench_training_device,
-            "embedding": bench_embedding,
+            "embedding": bench_embedding, "embedding_long": bench_embedding_long,
             "notebooks_smoke": lambda: bench_notebooks("smoke"), "memory": bench_memory,
             "server": bench_server, "notebooks_default": lambda: bench_notebooks("default")}
 SLOW = {"notebooks_default"}  # ~30 minutes: only with --default or --only

@@ -144,5 +144,62 @@ def test_causal_lm_embedding_ignores_padding(tiny_hf_models, fresh_cache):
     name = f"hf:{tiny_hf_models['gpt2']}"
     alone = embed(name, [TEXTS[0]], progress=False)
     with_long = models._embed_uncached(get_model(name), [TEXTS[0], " ".join(TEXTS[:5])], 64,
-                                       128, False)
+                                       128, 1, False)
     assert np.allclose(alone[0], with_long[0], atol=1e-5)
+
+
+LONG = " ".join(f"word{i} alpha beta gamma" for i in range(60))  # ~300 tokens
+
+
+def test_max_length_decides_what_is_read_and_is_part_of_the_cache_key(fresh_cache):
+    short, full = (embed("minilm-l3", [LONG, TEXTS[0]], max_length=n, progress=False)
+                   for n in (16, 128))
+    assert not np.allclose(short[0], full[0], atol=1e-3)  # the long text was cut earlier
+    assert np.allclose(short[1], full[1], atol=1e-5)  # a short one reads the same either way
+    with pytest.raises(ValueError, match="more than minilm-l6 reads.*max_chunks"):
+        embed("minilm-l6", [LONG], max_length=1024, progress=False)
+
+
+def test_chunks_are_pooled_by_their_tokens():
+    from w2s_utils.token_batches import Windows, pool_windows, token_windows
+
+    tokenizer = models.load_tokenizer(get_model("minilm-l6"))
+    windows = token_windows(tokenizer, [LONG, "short text", LONG], max_length=32, max_chunks=3)
+    assert list(windows.owner) == [0, 0, 0, 1, 2, 2, 2]
+    assert all(len(ids) <= 32 for ids in windows.ids)
+    whole = tokenizer(LONG)["input_ids"]
+    assert list(windows.ids[1][1:-1]) == whole[31:61]  # the second window goes on from the first
+    vectors = np.arange(14, dtype=np.float32).reshape(7, 2)
+    sized = Windows([np.zeros(n) for n in (4, 4, 2, 3, 1, 1, 2)], windows.owner, 3)
+    pooled = pool_windows(vectors, sized)
+    assert np.allclose(pooled[0], (4 * vectors[0] + 4 * vectors[1] + 2 * vectors[2]) / 10)
+    assert np.allclose(pooled[1], vectors[3])
+
+
+def test_chunk_pooling_reads_past_max_length(fresh_cache):
+    one, three = (embed("minilm-l3", [LONG, TEXTS[0]], max_length=32, max_chunks=k,
+                        progress=False) for k in (1, 3))
+    assert not np.allclose(one[0], three[0], atol=1e-3)
+    assert np.allclose(one[1], three[1], atol=1e-5)  # one window: nothing to pool
+
+
+def test_length_sorted_batches_return_the_texts_order(fresh_cache, monkeypatch):
+    from w2s_utils import token_batches
+
+    texts = [LONG[: 20 + 37 * i] for i in range(40)][::-1] + TEXTS[:20]
+    lengths = np.array([len(t) for t in texts])
+    batches = list(token_batches.sorted_batches(lengths, max_rows=8))
+    assert sorted(np.concatenate(batches)) == list(range(len(texts)))
+    assert all(len(b) <= 8 for b in batches)
+    assert all(lengths[a].max() <= lengths[b].min() for a, b in zip(batches, batches[1:]))
+    monkeypatch.setattr(token_batches, "TOKENS_PER_BATCH", 600)
+    assert all(len(b) * lengths[b].max() <= 600 or len(b) == 1
+               for b in token_batches.sorted_batches(lengths, max_rows=64))
+    order = np.random.default_rng(0).permutation(len(texts))
+    together = models._embed_uncached(get_model("minilm-l3"), texts, 8, 128, 1, False)
+    shuffled = models._embed_uncached(get_model("minilm-l3"), [texts[i] for i in order], 8,
+                                      128, 1, False)
+    one_by_one = np.stack([models._embed_uncached(get_model("minilm-l3"), [t], 8, 128, 1,
+                                                  False)[0] for t in texts[:5]])
+    assert np.allclose(shuffled, together[order], atol=1e-5)
+    assert np.allclose(one_by_one, together[:5], atol=1e-5)

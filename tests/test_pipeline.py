@@ -194,3 +194,27 @@ def test_a_method_that_changes_the_supervisor_is_scored_against_it(fresh_cache):
     assert row["supervisor"] == "changed"
     assert row["weak_acc"] == pytest.approx(ensemble_acc)
     assert run(exp.with_(method="naive"), progress=False)["supervisor"] == "weak"
+
+
+def test_probe_regime_embeds_with_the_experiments_max_length(monkeypatch):
+    """The linear-probe regime reads ``probe.max_length`` tokens (and ``max_chunks``
+    windows), for the weak model and the strong one alike."""
+    from w2s_utils.pipeline import Learner, experiment_splits
+
+    seen = []
+    real_embed = pipeline.embed
+
+    def spy(model, texts, **kwargs):
+        seen.append((model, kwargs["max_length"], kwargs["max_chunks"]))
+        return real_embed(model, texts, **kwargs)
+
+    monkeypatch.setattr(pipeline, "embed", spy)
+    exp = Experiment(task="synthetic-sentiment", weak_model="static64",
+                     strong_model="minilm-l3", probe={"max_length": 24, "max_chunks": 2},
+                     sizes={"weak_train": 40, "pool": 40, "val": 10, "test": 40, "holdout": 10})
+    splits = experiment_splits(exp)
+    for model in (exp.weak_model, exp.strong_model):
+        Learner(model, "linear_probe", splits, exp.probe, progress=False)
+    assert seen == [("static64", 24, 2), ("minilm-l3", 24, 2)]
+    with pytest.raises(ValueError, match="max_chunks pools frozen features"):
+        exp.with_(regime="finetune", strong_model="minilm-l6", finetune={"max_chunks": 2})

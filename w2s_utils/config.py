@@ -55,33 +55,51 @@ class DataParams(NotebookParams):
         return [{s: f"n_{s}" for s in SPLITS}]
 
 
-class ExperimentParams(DataParams):
-    """A weak → strong pair, seeds and training budget, shared by the experiment notebooks."""
+class PairParams(DataParams):
+    """A weak → strong pair, its replicates, and how frozen features read the texts."""
 
     seeds: list[int] = Field(default_factory=lambda: list(range(10)), min_length=1,
                              description="replicates: split draw and training seed")
     weak_model: ModelName = "static64"
     strong_model: ModelName = "minilm-l6"
-    finetune_epochs: float = Field(2.0, gt=0, le=20)
-    max_length: int = Field(64, ge=8, le=512)
-    progress: bool = True
+    probe_max_length: int = Field(128, ge=8, le=512, description="frozen features (weak "
+                                  "models, linear-probe students): tokens read per window")
+    max_chunks: int = Field(1, ge=1, description="frozen features: windows averaged per "
+                            "text (1 cuts at probe_max_length)")
 
     def seeds_for(self, regime: str) -> list[int]:
         """Replicate seeds of a regime (``finetune_seeds`` where a notebook has them)."""
         return getattr(self, "finetune_seeds", self.seeds) if regime == "finetune" else self.seeds
 
+    def finetune_config(self):
+        from .train import FINETUNE_DEFAULTS
+
+        return FINETUNE_DEFAULTS
+
     def experiment(self, regime: str = "linear_probe", **changes):
         """The pipeline ``Experiment`` these parameters describe (replicate = first seed)."""
         from .pipeline import Experiment
-        from .train import FINETUNE_DEFAULTS
+        from .train import PROBE_DEFAULTS
 
-        finetune = FINETUNE_DEFAULTS.model_copy(
-            update={"epochs": self.finetune_epochs, "max_length": self.max_length})
+        probe = PROBE_DEFAULTS.model_copy(
+            update={"max_length": self.probe_max_length, "max_chunks": self.max_chunks})
         first = self.seeds_for(regime)[0]
         return Experiment(task=self.task, sizes=self.sizes, balanced=self.balanced,
                           split_seed=first, seed=first, weak_model=self.weak_model,
-                          strong_model=self.strong_model, regime=regime, finetune=finetune,
-                          **changes)
+                          strong_model=self.strong_model, regime=regime,
+                          finetune=self.finetune_config(), probe=probe, **changes)
+
+
+class ExperimentParams(PairParams):
+    """A pair plus the fine-tuning budget, shared by the experiment notebooks."""
+
+    finetune_epochs: float = Field(2.0, gt=0, le=20)
+    max_length: int = Field(64, ge=8, le=512, description="fine-tuning: tokens read per text")
+    progress: bool = True
+
+    def finetune_config(self):
+        return super().finetune_config().model_copy(
+            update={"epochs": self.finetune_epochs, "max_length": self.max_length})
 
 
 class FinetuneSeedsParams(ExperimentParams):
@@ -90,7 +108,10 @@ class FinetuneSeedsParams(ExperimentParams):
     finetune_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
 
 
-class DataNotebookParams(DataParams):
+class DataNotebookParams(PairParams):
+    """Notebook 01: the data, the ladder and a diagnosis of the planned weak → strong pair
+    (``seeds``: the replicates it is planned with)."""
+
     split_seed: int = Field(0, ge=0, description="draws weak_train, pool and val")
     ladder: list[ModelName] = Field(default_factory=lambda: [
         "tfidf-logreg", "static64", "minilm-l3", "minilm-l6", "mpnet-base"])

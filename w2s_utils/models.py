@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import embedding_cache
+from . import embedding_cache, token_batches
 from .paths import cache_dir
 from .registry import Registry
 
@@ -394,11 +394,16 @@ def embed(
     fit_texts: list[str] | None = None,
     batch_size: int = 64,
     max_length: int = 128,
+    max_chunks: int = 1,
     progress: bool = True,
 ) -> np.ndarray:
     """Frozen features for ``texts``, shape (n, dim), float32; cached per text on disk.
 
-    A repeat call for texts already embedded reads the cache and runs no model.
+    A neural model reads the first ``max_length`` tokens of a text, or, with
+    ``max_chunks`` > 1, up to that many consecutive ``max_length``-token windows whose
+    vectors are averaged (weighted by their tokens). TF-IDF and tabular features read
+    the whole row. Texts are embedded in length-sorted batches (``token_batches``). A
+    repeat call for texts already embedded runs no model.
     """
     spec = get_model(model)
     if spec.kind == "features":
@@ -407,10 +412,13 @@ def embed(
         return np.asarray(features, dtype=np.float32)
     if spec.kind == "bow":
         return _tfidf(texts, fit_texts)
-    cache_key = f"{model_cache_id(spec)}:{max_length}"
+    if max_length < 8 or max_chunks < 1:
+        raise ValueError(f"need max_length >= 8 and max_chunks >= 1, got {max_length}, "
+                         f"{max_chunks}")
+    cache_key = f"{model_cache_id(spec)}:{max_length}x{max_chunks}"
     return embedding_cache.cached(
         cache_key, texts, lambda todo: _embed_uncached(spec, todo, batch_size, max_length,
-                                                        progress)
+                                                        max_chunks, progress)
     )
 
 
@@ -426,46 +434,65 @@ def _tfidf(texts: list[str], fit_texts: list[str] | None) -> np.ndarray:
 
 
 def _embed_uncached(spec: ModelSpec, texts: list[str], batch_size: int, max_length: int,
-                    progress: bool) -> np.ndarray:
+                    max_chunks: int, progress: bool) -> np.ndarray:
     if spec.kind == "static":
         import static_model
 
-        for file in spec.files:
-            file.verified_path()
-        return np.asarray(static_model.get_embeddings(texts), dtype=np.float32).reshape(
-            len(texts), -1)
-    if spec.kind == "onnx":
-        return _embed_onnx(spec, texts, batch_size, max_length, progress)
-    return _embed_torch(spec, texts, batch_size, max_length, progress)
+        # Static vectors are a mean over tokens: windows averaged by their tokens are the
+        # mean over the first max_length · max_chunks tokens.
+        folder = [file.verified_path() for file in spec.files][0].parent  # verifies all
+        return np.asarray(static_model.encode_batch(str(folder), list(texts),
+                                                    max_length * max_chunks),
+                          dtype=np.float32).reshape(len(texts), -1)
+    tokenizer = load_tokenizer(spec)
+    limit = getattr(tokenizer, "model_max_length", None) or 0
+    if 0 < limit < 100_000 and max_length > limit:
+        raise ValueError(f"max_length={max_length} is more than {spec.name} reads "
+                         f"({limit} tokens); set max_length <= {limit} and max_chunks > 1 "
+                         "to cover longer texts")
+    forward = _onnx_forward(spec) if spec.kind == "onnx" else _torch_forward(spec)
+    return _embed_windows(token_batches.token_windows(tokenizer, texts, max_length, max_chunks),
+                          forward, tokenizer, batch_size, progress, f"embed {spec.name}")
 
 
-def _batches(texts: list[str], batch_size: int, progress: bool, desc: str):
+def _embed_windows(windows: token_batches.Windows, forward, tokenizer, batch_size: int,
+                   progress: bool, desc: str) -> np.ndarray:
+    """Run ``forward`` over length-sorted batches of the windows; one vector per text, in
+    the texts' order."""
     from .progress import progress_bar
 
-    # Sort by length so each batch pads to similar lengths; restore order afterwards.
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    bar = progress_bar(total=len(texts), desc=desc, disable=not progress, leave=False)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        yield idx, [texts[i] for i in idx]
-        bar.update(len(idx))
+    pad_id = int(tokenizer.pad_token_id)
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    vectors: np.ndarray | None = None
+    bar = progress_bar(total=len(windows.ids), desc=desc, disable=not progress, leave=False)
+    lengths = windows.lengths()
+    for rows in token_batches.sorted_batches(lengths, batch_size):
+        ids, mask = token_batches.pad([windows.ids[i] for i in rows], int(lengths[rows].max()),
+                                      pad_id, left)
+        out = forward(ids, mask)
+        if vectors is None:
+            vectors = np.zeros((len(windows.ids), out.shape[1]), dtype=np.float32)
+        vectors[rows] = out
+        bar.update(len(rows))
     bar.close()
+    if vectors is None:
+        return np.zeros((0, 0), dtype=np.float32)
+    if len(windows.ids) == windows.n_texts:  # one window per text: nothing to pool
+        result = np.empty_like(vectors)
+        result[windows.owner] = vectors
+        return result
+    return token_batches.pool_windows(vectors, windows)
 
 
-def _embed_onnx(spec, texts, batch_size, max_length, progress) -> np.ndarray:
+def _onnx_forward(spec: ModelSpec):
     session = _onnx_session(spec.files[0].verified_path())
-    tokenizer = load_tokenizer(spec)
-    out = np.zeros((len(texts), 384), dtype=np.float32)
     token_output = session.get_outputs()[2].name  # (batch, seq, 384) token states
-    for idx, chunk in _batches(texts, batch_size, progress, f"embed {spec.name}"):
-        enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length,
-                        return_tensors="np")
-        feeds = {"input_ids": enc["input_ids"].astype(np.int64),
-                 "attention_mask": enc["attention_mask"].astype(np.int64)}
-        (states,) = session.run([token_output], feeds)
-        mask = torch.from_numpy(feeds["attention_mask"])
-        out[idx] = pool(torch.from_numpy(states), mask, "mean").numpy()
-    return out
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (states,) = session.run([token_output], {"input_ids": ids, "attention_mask": mask})
+        return pool(torch.from_numpy(states), torch.from_numpy(mask), "mean").numpy()
+
+    return forward
 
 
 @lru_cache(maxsize=2)
@@ -477,19 +504,18 @@ def _onnx_session(path: Path):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _embed_torch(spec, texts, batch_size, max_length, progress) -> np.ndarray:
+def _torch_forward(spec: ModelSpec):
     from .device import resolve_device
 
     device = resolve_device("auto")  # a GPU when there is one; fp32 either way
     backbone = load_backbone(spec).eval().to(device)
-    tokenizer = load_tokenizer(spec)
-    out = np.zeros((len(texts), backbone.hidden_size), dtype=np.float32)
-    with torch.inference_mode():
-        for idx, chunk in _batches(texts, batch_size, progress, f"embed {spec.name}"):
-            enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt").to(device)
-            out[idx] = backbone(enc["input_ids"], enc["attention_mask"]).float().cpu().numpy()
-    return out
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = backbone(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            return out.float().cpu().numpy()
+
+    return forward
 
 
 if __name__ == "__main__":  # `python -m w2s_utils.models requirements offline decoders`

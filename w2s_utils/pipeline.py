@@ -161,6 +161,9 @@ class Experiment(BaseModel):
         if self.regime != "linear_probe" and not get_model(self.strong_model).finetunable:
             raise ValueError(f"strong model {self.strong_model!r} cannot be fine-tuned; "
                              "use regime='linear_probe'")
+        if self.finetune.max_chunks > 1:
+            raise ValueError("max_chunks pools frozen features (linear_probe); fine-tuning "
+                             "reads the first max_length tokens, so set finetune.max_chunks=1")
         return self
 
     @model_validator(mode="after")
@@ -240,7 +243,7 @@ class Learner:
         self.train_split = train_split
         self.head, self.lora, self.prompt = head, lora or LoraParams(), prompt
         if regime == "linear_probe":
-            features = split_features(model, splits, progress=progress)
+            features = split_features(model, splits, config, progress=progress)
             self.inputs = {s: FeatureInputs(x) for s, x in features.items()}
         else:
             self.tokenizer = load_tokenizer(self.spec)
@@ -281,14 +284,17 @@ class Learner:
         return {s: result.predict(self.inputs[s]) for s in splits}
 
 
-def split_features(model: str, splits: TaskSplits, progress: bool = True) -> dict:
-    """Frozen features of every split (TF-IDF is fitted on ``weak_train`` texts only)."""
+def split_features(model: str, splits: TaskSplits, config: TrainConfig = PROBE_DEFAULTS,
+                   progress: bool = True) -> dict:
+    """Frozen features of every split, reading ``config.max_length`` tokens per window and
+    ``config.max_chunks`` windows per text (TF-IDF is fitted on ``weak_train`` texts only)."""
     fit_texts = splits["weak_train"].texts if get_model(model).kind == "bow" else None
     texts = [t for s in SPLITS for t in splits[s].texts]
     features = None
     if splits["weak_train"].features is not None:
         features = np.concatenate([splits[s].features for s in SPLITS])
-    matrix = embed(model, texts, features=features, fit_texts=fit_texts, progress=progress)
+    matrix = embed(model, texts, features=features, fit_texts=fit_texts, progress=progress,
+                   max_length=config.max_length, max_chunks=config.max_chunks)
     bounds = np.cumsum([0] + [len(splits[s]) for s in SPLITS])
     return {s: matrix[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
 
@@ -508,6 +514,7 @@ def run(exp: Experiment, store: ArtifactStore | None = None, force: bool = False
         "method_params": _canonical(exp.method_params), "split_seed": exp.split_seed,
         "seed": exp.seed, "supervisor": "changed" if method.changes_supervisor() else "weak",
         "balanced": exp.balanced, **{f"n_{k}": v for k, v in exp.sizes.model_dump().items()},
+        "majority_acc": float(max(labels.mean(), 1 - labels.mean())),
     }
     row.update(_scale_columns(exp, top))
     probs = {"weak": supervisor, "ceiling": top["probs"]["test"],
@@ -568,19 +575,25 @@ def _canonical(params: dict) -> str:
 
 
 
-def ladder_accuracy(models: list[str], splits: TaskSplits, progress: bool = True
-                    ) -> pd.DataFrame:
-    """Test accuracy of a logistic head on each model's frozen features, trained on GT
-    ``weak_train``: how much each rung of the ladder knows about the task."""
+def frozen_probe(features: np.ndarray, labels: np.ndarray):
+    """A fitted logistic head on standardised frozen features (ground-truth labels): the
+    setup checks' measure of what a model knows, not a W2S stage."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000)).fit(
+        features, labels)
+
+
+def ladder_accuracy(models: list[str], splits: TaskSplits, progress: bool = True,
+                    config: TrainConfig = PROBE_DEFAULTS) -> pd.DataFrame:
+    """Test accuracy of a logistic head on each model's frozen features, trained on GT
+    ``weak_train``: how much each rung of the ladder knows about the task."""
     rows = []
     for model in models:
-        features = split_features(model, splits, progress=progress)
-        head = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
-        head.fit(features["weak_train"], splits["weak_train"].labels)
+        features = split_features(model, splits, config, progress=progress)
+        head = frozen_probe(features["weak_train"], splits["weak_train"].labels)
         probs = head.predict_proba(features["test"])[:, 1]
         spec = get_model(model)
         rows.append({"model": model, "params_m": spec.params_m,

@@ -190,3 +190,30 @@ def scatter_with_fit(ax, table: pd.DataFrame, x: str, y: str, by: str | None = N
     ax.set_ylabel(y)
     ax.legend(fontsize=8)
     return slope, intercept
+
+
+def length_histogram(lengths: dict[str, np.ndarray], unit: str = "tokens",
+                     cut: int | None = None, ax=None):
+    """Lengths of each split's texts on a log axis (long documents stay readable), with
+    the point where a model stops reading marked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    everything = np.concatenate([np.asarray(v) for v in lengths.values()])
+    low = max(1, int(everything.min()))
+    top = max(int(everything.max()), cut or 1, low + 1)
+    bins = np.unique(np.geomspace(low, top * 1.05, 30).round()) - 0.5  # integers mid-bin
+    for name, values in lengths.items():
+        values = np.maximum(np.asarray(values), 1)
+        ax.hist(values, bins=bins, histtype="step", label=name,
+                weights=np.full(len(values), 1 / max(len(values), 1)))
+    ax.set_xscale("log")
+    if cut:
+        share = float((everything > cut).mean())
+        ax.axvline(cut, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"cut at {cut}: {share:.1%} of texts", (cut, 0.95),
+                    xycoords=("data", "axes fraction"), ha="right", va="top", fontsize=8,
+                    xytext=(-3, 0), textcoords="offset points")
+    ax.set_xlabel(f"{unit} per text (log scale)")
+    ax.set_ylabel("share of the split's texts")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax

@@ -47,7 +47,10 @@ class TrainConfig(BaseModel):
     lr: float = Field(5e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup_frac: float = Field(0.1, ge=0, le=1)
-    max_length: int = Field(64, ge=8)
+    max_length: int = Field(64, ge=8, description="tokens a model reads per text (per window "
+                            "with max_chunks); longer texts are cut")
+    max_chunks: int = Field(1, ge=1, description="linear_probe: embed up to this many "
+                            "max_length-token windows per text and average them; 1 cuts")
     evals_per_epoch: int = Field(1, ge=1)
     patience: int | None = Field(None, ge=1, description="stop after this many evals w/o gain")
     solver: Literal["adamw", "lbfgs"] = "adamw"
@@ -64,8 +67,9 @@ class TrainConfig(BaseModel):
 # A probe is convex: solved to convergence with a fixed L2 (``weight_decay`` · |w|²/2 on
 # standardised features, about sklearn's C = 0.1 at 1k examples) and reported as is.
 # Selection on weak-labelled val picked steps 16–64 of 640 and was most of the PGR noise.
+# 128 tokens hold every tweet but one (of 22,590) whole.
 PROBE_DEFAULTS = TrainConfig(solver="lbfgs", selection="final", weight_decay=1e-2,
-                             max_iter=500)
+                             max_iter=500, max_length=128)
 # Fine-tuning keeps its final model too: the weak-val-selected checkpoint was the final
 # step in 5 of 5 replicates (benchmarks/protocol.json), so selection only cost state copies.
 FINETUNE_DEFAULTS = TrainConfig(epochs=2, batch_size=32, lr=5e-5, max_length=64,

@@ -28,7 +28,8 @@ class ProbeParams(BaseModel):
 def strong_features(ctx: StudentContext) -> dict[str, np.ndarray]:
     from ..pipeline import split_features
 
-    return split_features(ctx.experiment.strong_model, ctx.splits, progress=ctx.progress)
+    return split_features(ctx.experiment.strong_model, ctx.splits, ctx.experiment.probe,
+                          progress=ctx.progress)
 
 
 def probe_labels(features: dict[str, np.ndarray], targets: np.ndarray, params: ProbeParams,
