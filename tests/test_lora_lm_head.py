@@ -181,12 +181,12 @@ def test_gpu_profile_dry_run_lists_runs_and_device_and_skips_offline(monkeypatch
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     profile = load_sweep_profile("gpu")
-    smallest = profile.plan(smallest=True).runs
-    assert len(smallest) == 1 and (smallest[0].weak_model, smallest[0].strong_model) == \
+    smallest = profile.runs(smallest=True)  # read from the profile: no data needed offline
+    assert len(smallest) == 1 and (smallest[0]["weak"], smallest[0]["strong"]) == \
         tuple(profile.ladder[:2])
     assert main(["run", "--profile", "gpu", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"{len(profile.plan().runs)} runs" in out and "lora" in out
+    assert f"{len(profile.runs())} runs" in out and "lora" in out
     assert ("cuda" if torch.cuda.is_available() else "cpu") in out
     assert main(["run", "--profile", "gpu", "--smallest"]) == 0  # offline: skips, trains nothing
     assert "Skipping" in capsys.readouterr().out

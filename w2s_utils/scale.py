@@ -54,9 +54,19 @@ class SweepProfile(BaseModel):
         return [(weak, strong) for i, weak in enumerate(self.ladder)
                 for strong in self.ladder[i + 1:]]
 
+    def runs(self, smallest: bool = False) -> list[dict[str, Any]]:
+        """What the sweep trains, one dict per run, read from the profile alone (no data
+        loaded, so a dry run works offline); ``smallest``: the first pair on the first
+        task with the first method and seed (what a short GPU check runs)."""
+        pairs = self.pairs()[:1] if smallest else self.pairs()
+        pick = (lambda xs: xs[:1]) if smallest else (lambda xs: xs)
+        return [{"task": task, "weak": weak, "strong": strong, "regime": self.regime,
+                 "head": self.head, "method": method, "seed": seed}
+                for task in pick(self.tasks) for weak, strong in pairs
+                for method in pick(self.methods) for seed in pick(self.seeds)]
+
     def plan(self, smallest: bool = False) -> Plan:
-        """The runs; ``smallest``: the first pair on the first task with the first seed and
-        method (what a short GPU check runs)."""
+        """The runs as experiments (this loads and checks each task's data)."""
         pairs = self.pairs()[:1] if smallest else self.pairs()
         tasks = self.tasks[:1] if smallest else self.tasks
         train_field = {"lora": "lora_train", "finetune": "finetune"}.get(self.regime, "probe")
@@ -82,21 +92,16 @@ def load_sweep_profile(profile: str) -> SweepProfile:
     return SweepProfile(**data["sweep"])
 
 
-def describe_plan(plan: Plan) -> pd.DataFrame:
+def describe_plan(profile: SweepProfile, smallest: bool = False) -> pd.DataFrame:
     """One row per run: what trains, in which regime and head, on which device and dtype."""
     from .device import DeviceError, describe, resolve_device
 
-    rows = []
-    for exp in plan.runs:
-        config = exp.train_config
-        try:
-            device = describe(resolve_device(config.device))
-        except DeviceError as error:
-            device = f"unavailable ({error})"
-        rows.append({"task": exp.task, "weak": exp.weak_model, "strong": exp.strong_model,
-                     "regime": exp.regime, "head": exp.head, "method": exp.method,
-                     "seed": exp.seed, "device": device, "dtype": config.dtype})
-    return pd.DataFrame(rows)
+    try:
+        device = describe(resolve_device(profile.train.device))
+    except DeviceError as error:
+        device = f"unavailable ({error})"
+    return pd.DataFrame([{**run, "device": device, "dtype": profile.train.dtype}
+                         for run in profile.runs(smallest)])
 
 
 def missing_offline(profile: SweepProfile) -> list[str]:
@@ -145,10 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    plan = profile.plan(smallest=args.smallest)
-    table = describe_plan(plan)
-    ceilings = {(e.task, e.strong_model, e.seed) for e in plan.runs}
-    print(f"[w2s] profile {args.profile}: {len(plan.runs)} runs, {len(ceilings)} ceilings, "
+    table = describe_plan(profile, args.smallest)
+    ceilings = table[["task", "strong", "seed"]].drop_duplicates()
+    print(f"[w2s] profile {args.profile}: {len(table)} runs, {len(ceilings)} ceilings, "
           f"{len(profile.pairs())} pairs on the ladder {' < '.join(profile.ladder)}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60,
                            "display.max_rows", 20):
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.dry_run:
         return 0
-    rows = sweep(plan, backend=profile.backend, address=profile.address)
+    rows = sweep(profile.plan(smallest=args.smallest), backend=profile.backend,
+                 address=profile.address)
     from .pipeline import pgr_table
 
     columns: list[Any] = ["student_acc", "weak_acc", "ceiling_acc", "pgr", "device"]
