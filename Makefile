@@ -32,6 +32,7 @@ setup-offline:  ## the pinned models and data into the active Python (a conda en
 
 figures: setup  ## every notebook on params/default.yaml; figures land in figures/
 	$(PY) -m w2s_utils.notebooks run all --profile default
+	$(PY) -m w2s_utils.method_table README.md
 
 smoke: setup  ## every notebook on the tiny CI profile
 	$(PY) -m w2s_utils.notebooks run all --profile smoke
