@@ -353,7 +353,7 @@ def bench_memory() -> dict:
 SERVER_SCRIPT = """
 import sys, time
 from w2s_utils.pipeline import Experiment
-from w2s_utils.research.server import serve_experiment
+from w2s_utils.research.runner import serve_experiment
 exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg", strong_model="static64",
                  sizes=dict(weak_train=200, pool=400, val=100, test=300, holdout=100))
 server = serve_experiment(exp, database_url=sys.argv[1])

@@ -26,7 +26,9 @@ import pytest
 from research_synthetic import noisy, synthetic_data
 
 from w2s_utils.research.detectors import ladder_bits, ladder_step
-from w2s_utils.research.server import ServerSettings, create_app, start_server_in_thread
+from w2s_utils.research.evaluation import ServerSettings
+from w2s_utils.research.runner import start_server_in_thread
+from w2s_utils.research.server import create_app
 
 BUDGET = 500  # the default feedback budget of an agent (db.DEFAULT_BUDGETS)
 N_TEST = 2000

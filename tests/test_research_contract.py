@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from research_synthetic import synthetic_data
 
-from w2s_utils.research.server import ServerSettings, create_app, start_server_in_thread
+from w2s_utils.research.evaluation import ServerSettings
+from w2s_utils.research.runner import start_server_in_thread
+from w2s_utils.research.server import create_app
 
 pytest.importorskip("schemathesis")
 

@@ -10,7 +10,8 @@ import pytest
 
 from w2s_utils.pipeline import Experiment, SplitSizes
 from w2s_utils.research.evaldata import EvalData
-from w2s_utils.research.server import create_app, start_server_in_thread
+from w2s_utils.research.runner import start_server_in_thread
+from w2s_utils.research.server import create_app
 from w2s_utils.train import TrainConfig
 
 EXPERIMENT = Experiment(
@@ -64,7 +65,7 @@ def test_dashboard_costs_the_same_at_100_and_100k_submissions(tmp_path, monkeypa
 
     from w2s_utils.research import dashboard
     from w2s_utils.research.db import Submission
-    from w2s_utils.research.server import ServerSettings
+    from w2s_utils.research.evaluation import ServerSettings
 
     data, secrets = synthetic_data(n_test=100, n_holdout=100)
     app = create_app(data, f"sqlite:///{tmp_path / 'busy.sqlite'}",

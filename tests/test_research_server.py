@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from w2s_utils.pipeline import Experiment, SplitSizes, experiment_splits
 from w2s_utils.research.evaldata import EvalData
-from w2s_utils.research.server import ServerSettings, create_app, start_server_in_thread
+from w2s_utils.research.evaluation import ServerSettings
+from w2s_utils.research.runner import start_server_in_thread
+from w2s_utils.research.server import create_app
 from w2s_utils.train import TrainConfig
 
 EXPERIMENT = Experiment(
@@ -394,7 +396,7 @@ def test_prediction_history_sees_other_writers_and_the_whole_history(tmp_path):
     """The probing detector's cache must stay exact when another process writes too, and
     keep every earlier submission of the agent (not only the latest few)."""
     from w2s_utils.research.db import make_engine
-    from w2s_utils.research.server import PredictionHistory
+    from w2s_utils.research.history import PredictionHistory
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     mine, other = PredictionHistory(make_engine(url)), PredictionHistory(
