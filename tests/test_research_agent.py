@@ -11,7 +11,8 @@ import w2s_utils.tasks
 from w2s_utils.research import agent as agent_module
 from w2s_utils.research.agent import Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
-from w2s_utils.research.proposers import Proposal, Proposer, SearchProposer
+from w2s_utils.research.proposals import Proposal, Proposer
+from w2s_utils.research.search import SearchProposer
 
 
 @pytest.fixture

@@ -11,11 +11,7 @@ from test_research_proposers import Stub, anthropic_reply, openai_reply
 from w2s_utils.research.agent import Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
 from w2s_utils.research.codegen import CodeProposer, genome_of, write_source
-from w2s_utils.research.proposers import (
-    AnthropicProposer,
-    OpenAICompatibleProposer,
-    parse_proposal,
-)
+from w2s_utils.research.llm import AnthropicProposer, OpenAICompatibleProposer, parse_proposal
 from w2s_utils.research.sandbox import SandboxLimits, check_source, namespaces_available
 
 pytestmark = pytest.mark.skipif(not namespaces_available(),

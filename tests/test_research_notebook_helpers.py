@@ -9,7 +9,8 @@ from w2s_utils.config import ParameterError, validate
 from w2s_utils.research import demo
 from w2s_utils.research.agent import AgentReport, Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
-from w2s_utils.research.proposers import Proposal, Proposer, SearchProposer
+from w2s_utils.research.proposals import Proposal, Proposer
+from w2s_utils.research.search import SearchProposer
 
 
 class HardOrSoft(Proposer):

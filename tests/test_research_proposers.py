@@ -8,17 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from w2s_utils.pipeline import Experiment
-from w2s_utils.research.proposers import (
-    AnthropicProposer,
+from w2s_utils.research.llm import AnthropicProposer, OpenAICompatibleProposer, parse_proposal
+from w2s_utils.research.proposals import (
     Attempt,
     MethodSpace,
     Observation,
-    OpenAICompatibleProposer,
     Proposal,
     ProposalError,
-    SearchProposer,
-    parse_proposal,
 )
+from w2s_utils.research.search import SearchProposer
 
 EXPERIMENT = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg",
                         strong_model="static64", sizes="auto")  # the defaults exceed its 6,000

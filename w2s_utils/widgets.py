@@ -12,10 +12,10 @@ detection. Either way ``.figure`` and ``.row`` hold the latest result.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
+from .knobs import Knob
 from .methods import get_method
 from .paths import BATCH_ENV
 from .pipeline import Experiment, run
@@ -35,18 +35,6 @@ def live_frontend() -> bool:
     return shell is not None and "IPKernelApp" in shell.config
 
 
-@dataclass(frozen=True)
-class Knob:
-    """A method's key hyperparameter: its first numeric field, with slider bounds."""
-
-    name: str
-    default: float
-    low: float
-    high: float
-    step: float
-    integer: bool
-
-
 def knob(method: str) -> Knob | None:
     """The hyperparameter the explorer exposes for ``method`` (None if it has none)."""
     for name, info in get_method(method).Params.model_fields.items():
@@ -61,7 +49,7 @@ def knob(method: str) -> Knob | None:
         step = 1 if integer else (high - low) / 20
         if "Gt" in bounds:
             low += step
-        return Knob(name, default, low, high, step, integer)
+        return Knob(name, default, low, high, integer=integer, step=step)
     return None
 
 

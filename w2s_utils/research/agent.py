@@ -26,17 +26,10 @@ from ..methods import StudentContext, get_method
 from ..pipeline import Experiment, Learner
 from .client import ResearchClient, ServerError
 from .codegen import CodeProposer
-from .proposers import (
-    Attempt,
-    MethodSpace,
-    Observation,
-    Proposal,
-    ProposalError,
-    Proposer,
-    SearchProposer,
-    make_proposer,
-)
+from .proposals import Attempt, MethodSpace, Observation, Proposal, ProposalError, Proposer
+from .proposers import make_proposer
 from .sandbox import CodeError, SandboxLimits, namespaces_available, run_code
+from .search import SearchProposer
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from .proposers import Observation, Proposal, Proposer
+from .proposals import Observation, Proposal, Proposer
 
 GENES: dict[str, list] = {
     "targets": ["soft", "hard", "sharpen:2", "sharpen:4"],

@@ -21,7 +21,8 @@ from .agent import AgentReport, ResearchAgent
 from .client import ResearchClient, ServerError
 from .detectors import pgr_standard_error
 from .evaldata import EvalData
-from .proposers import Proposal, Proposer, make_proposer
+from .proposals import Proposal, Proposer
+from .proposers import make_proposer
 from .schemas import Baselines
 
 NAIVE_IDEA = "naive-baseline"
