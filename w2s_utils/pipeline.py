@@ -434,22 +434,28 @@ def student(exp: Experiment, store: ArtifactStore | None = None, force: bool = F
     weak = weak_labels(exp, store, force, progress)
 
     def compute():
-        blind = experiment_splits(exp).without_labels()
-        method = get_method(exp.method)()
-        learner = strong_learner(exp, blind, progress)
-        context = StudentContext(
-            experiment=exp, splits=blind,
-            weak={s: weak["probs"][s] for s in STUDENT_WEAK_SPLITS},
-            learner=learner, params=method.Params(**exp.method_params), progress=progress,
-            weak_supervisor=WeakSupervisors(exp, store, progress, STUDENT_WEAK_SPLITS),
-        )
-        result = method.run(context)
+        learner = strong_learner(exp, experiment_splits(exp).without_labels(), progress)
+        result = fit_student(exp, learner, {s: weak["probs"][s] for s in STUDENT_WEAK_SPLITS},
+                             progress, WeakSupervisors(exp, store, progress, STUDENT_WEAK_SPLITS))
         return _artifact(result, learner.predict(result), exp.regime)
 
     return store.get_or_compute(student_key(exp), compute, force)
 
 
 STUDENT_WEAK_SPLITS = ("pool", "val")
+
+
+def fit_student(exp: Experiment, learner: Learner, weak: dict[str, np.ndarray],
+                progress: bool = True, weak_supervisor: WeakSupervisors | None = None
+                ) -> TrainResult:
+    """``exp.method``'s student on ``learner``'s label-free splits and the weak soft labels
+    on ``pool`` and ``val``: the one student path, for ``student`` and for the research
+    agent (whose splits and weak labels come from the evaluation server)."""
+    method = get_method(exp.method)()
+    return method.run(StudentContext(
+        experiment=exp, splits=learner.splits, weak=weak, learner=learner,
+        params=method.Params(**exp.method_params), progress=progress,
+        weak_supervisor=weak_supervisor))
 
 
 def _zero_shot(exp: Experiment, splits: TaskSplits) -> dict:

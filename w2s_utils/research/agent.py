@@ -2,9 +2,10 @@
 
 The agent reaches the task only through the evaluation server: it fetches texts, ids and
 weak soft labels (``ResearchClient.label_free_splits``), trains students with the
-registered methods exactly as ``pipeline.student`` does (a ``StudentContext`` over a
-``Learner``), submits ``test`` predictions for a server score, posts a finding with the
-hypothesis, config and that score, and stops at its iteration or wall-time budget. At
+registered methods through the pipeline's own student path (``pipeline.fit_student`` on
+a ``pipeline.strong_learner``), submits ``test`` predictions for a server score, posts a
+finding with the hypothesis, config and that score, and stops at its iteration or
+wall-time budget. At
 the end its best ideas (by the feedback PGR they set on the server's ladder: a submission
 that did not climb has no score of its own) spend their one blind ``holdout`` scoring.
 
@@ -22,8 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..methods import StudentContext, get_method
-from ..pipeline import Experiment, Learner
+from ..pipeline import Experiment, fit_student, strong_learner
 from .client import ResearchClient, ServerError
 from .codegen import CodeProposer
 from .proposals import Attempt, MethodSpace, Observation, Proposal, ProposalError, Proposer
@@ -62,8 +62,7 @@ class ResearchAgent:
         self.task = {"experiment": info["experiment"], "baselines": info["baselines"]}
         self.experiment = Experiment(**info["experiment"])
         self.splits, self.weak = client.label_free_splits()
-        self.learner = Learner(self.experiment.strong_model, self.experiment.regime,
-                               self.splits, self.experiment.train_config, progress=progress)
+        self.learner = strong_learner(self.experiment, self.splits, progress)
         self.space = MethodSpace.for_experiment(self.experiment)
         self.cpu_seconds = 0.0  # spent by sandboxed code ideas
         self._predictions: dict[str, dict[str, np.ndarray]] = {}
@@ -78,13 +77,10 @@ class ResearchAgent:
         regime_field = "probe" if exp.regime == "linear_probe" else "finetune"
         exp = exp.with_(method=proposal.method, method_params=proposal.params,
                         **{regime_field: knobs.model_dump()})
-        method = get_method(proposal.method)()
         learner = copy.copy(self.learner)  # shares the embedded inputs, not the config
         learner.config = exp.train_config
-        context = StudentContext(experiment=exp, splits=self.splits, weak=self.weak,
-                                 learner=learner, params=method.Params(**proposal.params),
-                                 progress=self.progress)
-        return learner.predict(method.run(context), ("test", "holdout"))
+        result = fit_student(exp, learner, self.weak, self.progress)
+        return learner.predict(result, ("test", "holdout"))
 
     def train_code(self, proposal: Proposal) -> dict[str, np.ndarray]:
         if self.experiment.regime != "linear_probe":

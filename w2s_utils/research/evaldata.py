@@ -16,15 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cache import ArtifactStore, stage_key
-from ..pipeline import (
-    Experiment,
-    Learner,
-    ceiling,
-    ceiling_key,
-    experiment_splits,
-    weak_labels,
-)
+from ..cache import ArtifactStore
+from ..pipeline import Experiment, ceiling, experiment_splits, weak_labels
 from .schemas import Baselines, DataView
 
 PUBLIC_SPLITS = ("pool", "val", "test", "holdout")
@@ -70,7 +63,9 @@ class EvalData:
         weak = weak_labels(exp, store, progress=progress)["probs"]
         agreement = consensus = None
         if baselines is None:
-            ceilings = [_ceiling_probs(exp, seed, store, progress) for seed in train_seeds]
+            # The pipeline's ceiling stage per training seed (the split stays the same).
+            ceilings = [ceiling(exp.with_(seed=seed), store, progress=progress)["probs"]
+                        for seed in train_seeds]
             agreement = {s: float(np.mean([((c[s] > 0.5) == (weak[s] > 0.5)).mean()
                                            for c in ceilings])) for s in SCORED_SPLITS}
             consensus = {s: (np.mean([c[s] > 0.5 for c in ceilings], axis=0) > 0.5)
@@ -98,20 +93,3 @@ class EvalData:
 def _accuracy(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(((np.asarray(probs) > 0.5) == np.asarray(labels)).mean())
 
-
-def _ceiling_probs(exp: Experiment, train_seed: int, store: ArtifactStore,
-                   progress: bool) -> dict[str, np.ndarray]:
-    """Ceiling predictions on the experiment's split, trained with ``train_seed``."""
-    if train_seed == exp.seed:
-        return ceiling(exp, store, progress=progress)["probs"]
-
-    def compute():
-        splits = experiment_splits(exp)
-        learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config,
-                          progress=progress)
-        result = learner.fit(splits["pool"].labels, val_targets=splits["val"].labels,
-                             seed=train_seed, progress=progress, desc="ceiling")
-        return {"probs": learner.predict(result, SCORED_SPLITS)}
-
-    key = stage_key("ceiling-train-seed", {"ceiling": ceiling_key(exp), "seed": train_seed})
-    return store.get_or_compute(key, compute)["probs"]
