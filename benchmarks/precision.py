@@ -88,7 +88,8 @@ def markdown(path: Path = HERE / "precision.json") -> list[str]:
     lines = ["", f"## Precision parity (`benchmarks/precision.py`, {r['date']})", "",
              f"Fine-tuned MiniLM-L6 (static64 weak, tweets, pool {r['sizes']['pool']}, "
              f"test {r['sizes']['test']}, 1 epoch), fp32 vs {dtype} autocast, paired by seed; "
-             f"{dtype} took {r['time_ratio']:.2f}× the fp32 time (median of per-seed ratios).",
+             f"{dtype} took {r['time_ratio']:.2f}× the fp32 wall time (median of per-seed ratios, "
+             "on a loaded shared machine: speed is `run.py`'s to measure).",
              "", f"| model | fp32 acc | {dtype} acc | {dtype} − fp32 (95% CI) | seeds | "
              "p (t) | p (sign-flip) |", "|---|---|---|---|---|---|---|"]
     for key, name in (("student_acc", "student"), ("ceiling_acc", "ceiling")):
