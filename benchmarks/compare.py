@@ -2,11 +2,14 @@
 
     python benchmarks/compare.py d39cba0 --section server --rounds 3
     python benchmarks/compare.py 65cc35e --section embedding_long --rounds 3
+    python benchmarks/compare.py main --section training --after-options '{"fused_adamw": true}'
 
 The older revision is checked out into a temporary git worktree; the section's own
 subprocess (the code being measured) imports the package from there, while the
 measuring side stays the same. Rounds alternate before/after so that machine noise
-hits both alike. Prints the medians and appends them to ``benchmarks/before_after.json``.
+hits both alike. ``--after-options`` (training only) sets TrainConfig fields on the new
+side, for an opt-in path against the old default. Prints the medians and appends them to
+``benchmarks/before_after.json``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ sys.path.insert(0, str(HERE))
 import run  # noqa: E402  (the sections live in benchmarks/run.py)
 
 # Sections whose measured code runs in a subprocess, so PYTHONPATH can swap it.
-SECTIONS = {"server": run.bench_server, "embedding_long": run.bench_embedding_long}
+SECTIONS = {"server": run.bench_server, "embedding_long": run.bench_embedding_long,
+            "training": run.bench_training_loop}
 KEYS = {"server": ("server_submissions_per_s", "server_p50_ms", "server_p99_ms",
                    "server_cpu_ms_per_submission"),
-        "embedding_long": ("long_texts_per_s",)}
+        "embedding_long": ("long_texts_per_s",), "training": ("train_examples_per_s",)}
 
 
 @contextmanager
@@ -51,16 +55,21 @@ def main(argv=None) -> int:
     parser.add_argument("--section", choices=sorted(SECTIONS), default="server")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--label", default="", help="what changed, for the record")
+    parser.add_argument("--after-options", type=json.loads, default=None,
+                        help="training: TrainConfig fields for the new side (JSON)")
     args = parser.parse_args(argv)
     runs = {"before": [], "after": []}
     with worktree(args.revision) as before:
         for round_ in range(args.rounds):
             for label, path in (("before", before), ("after", None)):
-                runs[label].append(SECTIONS[args.section](pythonpath=path))
+                extra = ({"options": args.after_options}
+                         if label == "after" and args.after_options else {})
+                runs[label].append(SECTIONS[args.section](pythonpath=path, **extra))
                 print(f"round {round_} {label}: "
                       + ", ".join(f"{k}={runs[label][-1][k]:.1f}" for k in KEYS[args.section]),
                       flush=True)
     record = {"section": args.section, "before_revision": args.revision, "label": args.label,
+              **({"options_of_after": args.after_options} if args.after_options else {}),
               "rounds": args.rounds, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               **{f"{label}_{key}": float(np.median([r[key] for r in runs[label]]))
                  for label in runs for key in KEYS[args.section]},

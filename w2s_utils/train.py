@@ -62,6 +62,8 @@ class TrainConfig(BaseModel):
     dtype: DType = Field("fp32", description="forward-pass precision: fp32, or mixed bf16/fp16")
     gradient_checkpointing: bool = Field(False, description="recompute activations: less "
                                          "memory for long inputs or big models")
+    fused_adamw: bool = Field(False, description="adamw: one fused kernel per step (the "
+                              "optimiser ~3x faster on a CPU); results differ in the last bits")
 
 
 # A probe is convex: solved to convergence with a fixed L2 (``weight_decay`` · |w|²/2 on
@@ -288,7 +290,9 @@ def train(
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # fused=None: torch's default (a per-tensor loop on the CPU, bit-for-bit as before).
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=config.fused_adamw or None)
     schedule = get_cosine_schedule_with_warmup(
         optimizer, round(config.warmup_frac * total_steps), total_steps
     )
