@@ -562,6 +562,7 @@ def _requests(draw, ids: list[str], key: str):
     return method, path, headers, params, payload
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_never_fail_or_leak(server, data, truth):
     key = server.create_key("fuzzer", max_submissions=10_000, rate_per_minute=100_000,
                             max_holdout=3)
@@ -591,6 +592,7 @@ def test_fuzzed_requests_never_fail_or_leak(server, data, truth):
 # --------------------------------------------------------------------------- load
 
 
+@pytest.mark.slow
 def test_sixteen_concurrent_clients_store_every_submission_once(server, data):
     from sqlalchemy import select
     from sqlalchemy.orm import Session
