@@ -599,7 +599,7 @@ def test_sixteen_concurrent_clients_store_every_submission_once(server, data):
 
     from w2s_utils.research.db import Submission
 
-    clients, per_client = 16, 200
+    clients, per_client = 16, 40  # the submissions/s benchmark is benchmarks/run.py's
     key = server.create_key("load", max_submissions=clients * per_client,
                             rate_per_minute=10**6)
     ids = data.views["test"].ids
