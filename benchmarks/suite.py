@@ -1,13 +1,16 @@
-"""What the test suite costs: its wall time, its slowest tests, and the peak memory of every
-process it starts (pytest itself, notebook kernels, servers, Ray nodes, Chromium).
+"""What the test suite costs: its wall time, its slowest tests (wall and CPU seconds), and
+the peak memory of every process it starts (pytest, notebook kernels, servers, Ray nodes,
+Chromium).
 
     python benchmarks/suite.py --label after             # the whole suite, as `make test`
     python benchmarks/suite.py --label quick -m "not slow"
 
 Runs pytest under this interpreter while reading the resident memory of pytest and every
 process below it from /proc twice a second (Linux), then stores the figures under the
-label in benchmarks/suite.json and prints them. The load average at start and end is
-stored too: timings on a shared machine are only comparable as ratios.
+label in benchmarks/suite.json and prints them. Loaded into that pytest (``-p suite``),
+this module also counts each test's CPU seconds (pytest's and its finished children's):
+unlike wall time, they hardly change when other work shares the machine. The load average
+at start and end is stored too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -28,6 +32,30 @@ RESULTS = ROOT / "benchmarks" / "suite.json"
 SAMPLE_S = 0.5
 DURATION = re.compile(r"^\s*([\d.]+)s (setup|call|teardown)\s+(\S+)")
 SUMMARY = re.compile(r"=+ (.*) in ([\d.]+)s")
+CPU_FILE_ENV = "W2S_SUITE_CPU_FILE"
+
+
+def _cpu_seconds() -> float:
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+_cpu_by_test: dict[str, float] = {}
+
+
+def pytest_runtest_protocol(item):
+    """Plugin hook (``-p suite``): the CPU seconds of each test, setup to teardown."""
+    start = _cpu_seconds()
+    yield
+    _cpu_by_test[item.nodeid] = _cpu_seconds() - start
+
+
+pytest_runtest_protocol.hookwrapper = True
+
+
+def pytest_sessionfinish(session):
+    if path := os.environ.get(CPU_FILE_ENV):
+        Path(path).write_text(json.dumps(_cpu_by_test))
 
 
 def _children() -> dict[int, list[int]]:
@@ -96,10 +124,13 @@ class MemorySampler(threading.Thread):
 
 
 def measure(pytest_args: list[str]) -> dict:
+    cpu_file = ROOT / "benchmarks" / ".suite_cpu.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", CPU_FILE_ENV: str(cpu_file),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks"),
+                                          os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "pytest", "-q", "--durations=0", "--durations-min=0.5",
-               "-p", "no:cacheprovider", *pytest_args]
+               "-p", "no:cacheprovider", "-p", "suite", *pytest_args]
     load_before = os.getloadavg()
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -122,6 +153,9 @@ def measure(pytest_args: list[str]) -> dict:
     summary = next((m.group(1) for line in reversed(output)
                     if (m := SUMMARY.search(line))), "no summary")
     slowest = sorted(per_test.items(), key=lambda item: -item[1])[:10]
+    cpu = json.loads(cpu_file.read_text()) if cpu_file.exists() else {}
+    cpu_file.unlink(missing_ok=True)
+    cpu_heaviest = sorted(cpu.items(), key=lambda item: -item[1])[:10]
     processes = sorted(sampler.peaks.values(), reverse=True)[:8]
     return {
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -129,6 +163,8 @@ def measure(pytest_args: list[str]) -> dict:
         "wall_s": round(wall, 1), "load_average_start_end": [round(load_before[0], 2),
                                                              round(os.getloadavg()[0], 2)],
         "slowest_tests_s": {name: round(s, 1) for name, s in slowest},
+        "cpu_s": round(sum(cpu.values()), 1),
+        "cpu_heaviest_tests_s": {name: round(s, 1) for name, s in cpu_heaviest},
         "peak_process_rss_mb": round(processes[0][0]) if processes else None,
         "largest_processes_mb": [[round(rss), command] for rss, command in processes],
         "peak_tree_rss_mb": round(sampler.tree_peak_mb),
