@@ -27,11 +27,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "suite.json"
 SAMPLE_S = 0.5
 DURATION = re.compile(r"^\s*([\d.]+)s (setup|call|teardown)\s+(\S+)")
-SUMMARY = re.compile(r"=+ (.*) in ([\d.]+)s")
+SUMMARY = re.compile(r"(\d+ (?:passed|failed|error).*) in ([\d.]+)s")
 CPU_FILE_ENV = "W2S_SUITE_CPU_FILE"
 
 
@@ -43,14 +45,14 @@ def _cpu_seconds() -> float:
 _cpu_by_test: dict[str, float] = {}
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item):
     """Plugin hook (``-p suite``): the CPU seconds of each test, setup to teardown."""
     start = _cpu_seconds()
-    yield
-    _cpu_by_test[item.nodeid] = _cpu_seconds() - start
-
-
-pytest_runtest_protocol.hookwrapper = True
+    try:
+        return (yield)
+    finally:
+        _cpu_by_test[item.nodeid] = _cpu_seconds() - start
 
 
 def pytest_sessionfinish(session):
