@@ -122,6 +122,7 @@ run(INTERRUPTED, progress=False)
 """
 
 
+@pytest.mark.slow  # a child process, and five fine-tuning stages
 def test_a_run_killed_while_writing_resumes_to_the_uninterrupted_result(tmp_path, fresh_cache):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # W2S_CACHE_DIR: fresh_cache
     child = subprocess.run([sys.executable, "-c", DIE_WHILE_WRITING, "1"], env=env,
