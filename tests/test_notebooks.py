@@ -89,6 +89,7 @@ def test_notebook_runs_on_smoke_profile(name):
     output = execute(name, "smoke", parameters, timeout=600)
     assert list(figures_dir().glob(f"{name}_*.png")), "the notebook wrote no figure"
     assert up_to_date(name, "smoke", parameters)
+    assert name in CHECKS, f"add to CHECKS what the executed {name} must show"
     CHECKS[name](output, parameters)
 
 
