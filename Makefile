@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup setup-offline figures smoke test lab nb server bench clean
+.PHONY: setup setup-offline figures smoke test test-quick lab nb server bench clean
 
 $(STAMP): pyproject.toml Makefile w2s_utils/models.py
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,11 @@ figures: setup  ## every notebook on params/default.yaml; figures land in figure
 smoke: setup  ## every notebook on the tiny CI profile
 	$(PY) -m w2s_utils.notebooks run all --profile smoke
 
-test: setup
-	$(PY) -m pytest -q
+test: setup  ## the whole suite, slow tests last; the 10 slowest are listed
+	$(PY) -m pytest -q --durations=10
+
+test-quick: setup  ## the suite without the tests marked slow
+	$(PY) -m pytest -q -m "not slow"
 
 nb: setup  ## make nb NB=03_strong_student PROFILE=smoke
 	$(PY) -m w2s_utils.notebooks run $(NB) --profile $(PROFILE)

@@ -9,6 +9,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(items):
+    """Fast tests first, slow ones last (`make test` runs both; `-m "not slow"` the first)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_folders(tmp_path_factory):
     """One shared cache per session (embeddings are reused across tests)."""

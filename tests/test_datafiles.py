@@ -217,6 +217,7 @@ def test_runner_error_is_short_with_the_traceback_in_a_file(monkeypatch, tmp_pat
     assert saved.read_text().count("Traceback") == 120 and "\x1b" not in saved.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.notebook
 def test_runner_works_from_any_folder_on_your_own_data(tmp_path):
     """The CLI from a folder outside the repository, a relative csv path, --sizes auto."""

@@ -182,6 +182,8 @@ SMOKE = {"n_weak_train": 100, "n_pool": 96, "n_val": 32, "n_test": 100, "n_holdo
          "seeds": [0, 1, 2], "progress": False, "power_subsets": 20}
 
 
+@pytest.mark.slow
+@pytest.mark.notebook
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
 def test_exercise_notebook_runs_with_solutions(path, tmp_path):
     filled = tmp_path / path.name

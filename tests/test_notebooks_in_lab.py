@@ -21,8 +21,8 @@ from w2s_utils.config import load_profile
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not on PATH (Debian: apt-get install -y chromium)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not on PATH (Debian: apt-get install -y chromium)")]
 TOKEN = "w2s-browser-test"
 RUN_S = 900  # a notebook in Lab; the smoke runs before this file have warmed the cache
 

@@ -63,6 +63,7 @@ def test_offline_code_proposer_writes_valid_plugins():
     assert genome_of(source)["loss"] == "logconf:0.5"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["anthropic", "openai"])
 def test_llm_code_ideas_through_the_loop(agent_server, kind):
     replies = [reply(idea, source) for idea, (source, _) in CASES.items()]

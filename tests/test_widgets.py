@@ -38,13 +38,19 @@ def test_update_reruns_the_chosen_config_and_draws_it():
         view.update("static64", "static64", "naive")
 
 
-def test_static_fallback_draws_the_base_choice(capsys):
+def test_static_fallback_draws_the_base_choice(monkeypatch):
+    import IPython.display
+
     view = explorer(BASE, **CHOICES, interactive=False)
-    assert isinstance(view.figure, Figure)
-    assert (view.row["weak_model"], view.row["strong_model"], view.row["method"]) == (
+    row = view.row
+    assert (row["weak_model"], row["strong_model"], row["method"]) == (
         "tfidf-logreg", "static64", "naive")
-    view._ipython_display_()  # no front end: shows the figure, builds no widgets
-    assert "Figure" in capsys.readouterr().out and view._controls is None
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    view._ipython_display_()  # no front end: shows the base choice's figure, no widgets
+    assert shown == [view.figure] and view._controls is None
+    bars = [patch.get_height() for patch in view.figure.axes[0].patches]
+    assert bars == pytest.approx([row["weak_acc"], row["student_acc"], row["ceiling_acc"]])
 
 
 def test_controls_follow_the_method_and_rerun_on_click():
