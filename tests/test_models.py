@@ -5,17 +5,11 @@ import pytest
 import torch
 
 from w2s_utils import models
-from w2s_utils.models import (
-    LADDER,
-    MODELS,
-    WeightsError,
-    _check_sha256,
-    embed,
-    get_model,
-    load_backbone,
-    pool,
-)
+from w2s_utils.backbone import load_backbone, pool
+from w2s_utils.embedding import embed
+from w2s_utils.models import LADDER, MODELS, get_model
 from w2s_utils.registry import UnknownNameError
+from w2s_utils.weights import WeightsError, _check_sha256
 
 TEXTS = [f"text number {i}: {'great' if i % 2 else 'awful'} day on the road" for i in range(64)]
 PACKAGED = [n for n in MODELS if get_model(n).files]

@@ -23,9 +23,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .backbone import load_tokenizer
+from .experiment import Experiment
+from .learner import split_features
 from .metrics import pgr_interval
-from .models import get_model, load_tokenizer
-from .pipeline import Experiment, experiment_splits, frozen_probe, split_features
+from .models import get_model
+from .stages import experiment_splits
+from .tables import frozen_probe
 from .tasks import leak_check
 from .token_batches import token_counts
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
+from .experiment import Experiment
 from .methods import get_method
 from .paths import BATCH_ENV
-from .pipeline import Experiment, run
+from .pipeline import run
 from .sweep import invalid_reason
 
 

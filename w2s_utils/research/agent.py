@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..experiment import Experiment
+from ..learner import Learner
 from ..methods import StudentContext, get_method
-from ..pipeline import Experiment, Learner
 from .client import ResearchClient, ServerError
 from .codegen import CodeProposer
 from .proposers import (

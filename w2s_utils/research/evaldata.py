@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cache import ArtifactStore, stage_key
-from ..pipeline import (
-    Experiment,
-    Learner,
-    ceiling,
-    ceiling_key,
-    experiment_splits,
-    weak_labels,
-)
+from ..experiment import Experiment
+from ..learner import Learner
+from ..stages import ceiling, ceiling_key, experiment_splits, weak_labels
 from .schemas import Baselines, DataView
 
 PUBLIC_SPLITS = ("pool", "val", "test", "holdout")

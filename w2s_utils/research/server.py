@@ -847,7 +847,7 @@ def serve_experiment(exp, train_seeds=(0,), database_url: str | None = None,
 
 
 def _experiment(args: argparse.Namespace):
-    from ..pipeline import Experiment
+    from ..experiment import Experiment
 
     fields = json.loads(Path(args.experiment).read_text()) if args.experiment else {}
     for name in ("task", "seed", "weak_model", "strong_model", "regime"):
