@@ -2,7 +2,7 @@
 
 The agent reaches the task only through the evaluation server: it fetches texts, ids and
 weak soft labels (``ResearchClient.label_free_splits``), trains students with the
-registered methods exactly as ``pipeline.student`` does (a ``StudentContext`` over a
+registered methods exactly as ``stages.student`` does (a ``StudentContext`` over a
 ``Learner``), submits ``test`` predictions for a server score, posts a finding with the
 hypothesis, config and that score, and stops at its iteration or wall-time budget. At
 the end its best ideas (by the feedback PGR they set on the server's ladder: a submission
