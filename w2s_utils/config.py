@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .methods import MethodName
+from .method_names import MethodName
 from .names import ModelName, TaskName
 from .paths import project_root
 from .sources.files import DataError

@@ -1,7 +1,7 @@
 """Pydantic field types for model and task names: a typo fails validation, naming the
 closest valid name. One definition serves notebook parameters, experiments and method
 params; the model table is torch-free, so validating a name loads no framework.
-(``methods.MethodName`` does the same for methods, next to their registry.)"""
+(``method_names.MethodName`` does the same for methods.)"""
 
 from __future__ import annotations
 

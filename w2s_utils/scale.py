@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .experiment import Experiment, WeakRegime
 from .learner import Head, Regime
 from .lora import LoraParams
-from .methods import MethodName
+from .method_names import MethodName
 from .names import ModelName, TaskName
 from .paths import project_root
 from .splits import SplitSizes

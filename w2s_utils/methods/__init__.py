@@ -12,7 +12,6 @@ import pkgutil
 from .base import (
     METHODS,
     Method,
-    MethodName,
     NoParams,
     StudentContext,
     get_method,
@@ -24,5 +23,5 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METHODS", "Method", "MethodName", "NoParams", "StudentContext", "get_method",
+__all__ = ["METHODS", "Method", "NoParams", "StudentContext", "get_method",
            "method_regime", "register"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from ..learner import Learner
 from ..registry import Registry
@@ -147,11 +147,3 @@ def register(cls: type[Method], *, replace: bool = False) -> type[Method]:
 
 def get_method(name: str) -> type[Method]:
     return METHODS.get(name)
-
-
-def _known_method(name: str) -> str:
-    get_method(name)
-    return name
-
-
-MethodName = Annotated[str, AfterValidator(_known_method)]
