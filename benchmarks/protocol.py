@@ -20,10 +20,13 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from w2s_utils.backbone import load_backbone, load_tokenizer
 from w2s_utils.cache import ArtifactStore
+from w2s_utils.experiment import Experiment
+from w2s_utils.learner import Learner
 from w2s_utils.metrics import pgr
-from w2s_utils.models import get_model, load_backbone, load_tokenizer
-from w2s_utils.pipeline import Experiment, Learner, experiment_splits, weak_labels
+from w2s_utils.models import get_model
+from w2s_utils.stages import experiment_splits, weak_labels
 from w2s_utils.train import (
     FINETUNE_DEFAULTS,
     Classifier,

@@ -89,7 +89,7 @@ def matmul_gflops(dtype=torch.float32, n: int = 2048, repeats: int = 10) -> floa
 
 
 def _training_data(n: int):
-    from w2s_utils.tasks import make_splits
+    from w2s_utils.splits import make_splits
 
     sizes = {"weak_train": 2, "pool": n, "val": 2, "test": 2, "holdout": 2}
     pool = make_splits("tweets-sentiment", sizes, split_seed=0)["pool"]
@@ -97,7 +97,8 @@ def _training_data(n: int):
 
 
 def _ours(texts, labels, config) -> tuple[float, int]:
-    from w2s_utils.models import get_model, load_backbone, load_tokenizer
+    from w2s_utils.backbone import load_backbone, load_tokenizer
+    from w2s_utils.models import get_model
     from w2s_utils.train import Classifier, TextInputs, train, without_dropout
 
     spec = get_model("minilm-l6")
@@ -111,7 +112,8 @@ def _trainer(texts, labels, config) -> float:
     import datasets
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from w2s_utils.models import get_model, load_backbone, load_tokenizer
+    from w2s_utils.backbone import load_backbone, load_tokenizer
+    from w2s_utils.models import get_model
     from w2s_utils.train import Classifier, soft_cross_entropy, without_dropout
 
     spec = get_model("minilm-l6")
@@ -146,7 +148,8 @@ def _trainer(texts, labels, config) -> float:
 def bench_training(n: int = 512, rounds: int = 2) -> dict:
     """Examples/s of our loop (default, and with the opt-in fused AdamW) vs
     transformers.Trainer, interleaved; and the FLOP bound."""
-    from w2s_utils.models import get_model, load_backbone
+    from w2s_utils.backbone import load_backbone
+    from w2s_utils.models import get_model
     from w2s_utils.train import TrainConfig
 
     config = TrainConfig(epochs=1, batch_size=32, lr=5e-5, max_length=64, selection="final",
@@ -181,7 +184,8 @@ def bench_training(n: int = 512, rounds: int = 2) -> dict:
 TRAIN_SCRIPT = """
 import json, sys
 import numpy as np
-from w2s_utils.models import get_model, load_backbone, load_tokenizer
+from w2s_utils.backbone import load_backbone, load_tokenizer
+from w2s_utils.models import get_model
 from w2s_utils.tasks import make_splits
 from w2s_utils.train import Classifier, TextInputs, TrainConfig, train, without_dropout
 n, options = int(sys.argv[1]), json.loads(sys.argv[2])
@@ -233,8 +237,9 @@ def bench_training_device(n: int = 512) -> dict:
     """Our loop on whatever hardware runs it (``device="auto"``): examples/s and the
     fraction of that device's matmul rate, per precision (mixed precision on GPUs only:
     on the CPU bf16 autocast was 4.7× slower)."""
+    from w2s_utils.backbone import load_backbone
     from w2s_utils.device import TORCH_DTYPES, describe, resolve_device
-    from w2s_utils.models import get_model, load_backbone
+    from w2s_utils.models import get_model
     from w2s_utils.train import TrainConfig
 
     device = resolve_device("auto")
@@ -260,7 +265,8 @@ def bench_training_device(n: int = 512) -> dict:
 
 
 def bench_embedding(n: int = 256) -> dict:
-    from w2s_utils.models import LADDER, embed
+    from w2s_utils.embedding import embed
+    from w2s_utils.models import LADDER
 
     texts, _ = _training_data(n)
     out = {}
@@ -283,7 +289,8 @@ def bench_embedding_models(n_short: int = 256, n_long: int = 16, rounds: int = 2
     (inference mode throughout), interleaved by round. Loading is what ``embedding``'s
     cold figures add on top."""
     from w2s_utils import token_batches
-    from w2s_utils.models import get_model, load_backbone, load_tokenizer
+    from w2s_utils.backbone import load_backbone, load_tokenizer
+    from w2s_utils.models import get_model
 
     short, _ = _training_data(n_short)
     texts = {"short": (short, 128), "long": (long_texts(n_long), 512)}
@@ -328,7 +335,7 @@ def _forward_seconds(model, batches, threads: int) -> float:
 
 LONG_TEXT_SCRIPT = """
 import json, sys, time
-from w2s_utils.models import embed
+from w2s_utils.embedding import embed
 texts, model, max_length = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
 embed(model, ["warm-up: load the model and its tokenizer"] * 2, max_length=max_length,
       progress=False)
@@ -409,13 +416,14 @@ def bench_notebooks(profile: str) -> dict:
 # --------------------------------------------------------------------------- memory
 
 STAGE_SCRIPT = """
-from w2s_utils.pipeline import Experiment, weak_labels, ceiling, student
-from w2s_utils.models import embed
+from w2s_utils.experiment import Experiment
+from w2s_utils.stages import weak_labels, ceiling, student
+from w2s_utils.embedding import embed
 exp = Experiment(regime={regime!r}, sizes=dict(weak_train=1000, pool=1000, val=300,
                  test=2000, holdout=1000), finetune=dict(epochs=1, max_length=48))
 stage = {stage!r}
 if stage == "embed mpnet-base":
-    from w2s_utils.tasks import make_splits
+    from w2s_utils.splits import make_splits
     embed("mpnet-base", make_splits(exp.task, exp.sizes.model_dump())["pool"].texts[:500],
           progress=False)
 else:
@@ -444,7 +452,7 @@ def bench_memory() -> dict:
 
 SERVER_SCRIPT = """
 import sys, time
-from w2s_utils.pipeline import Experiment
+from w2s_utils.experiment import Experiment
 from w2s_utils.research.runner import serve_experiment
 exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg", strong_model="static64",
                  sizes=dict(weak_train=200, pool=400, val=100, test=300, holdout=100))

@@ -34,10 +34,11 @@ def fresh_cache(tmp_path, monkeypatch):
 def agent_server(tmp_path_factory):
     """An evaluation server on a tiny linear-probe task (TF-IDF weak → static64 strong),
     with a database of its own: what the agent and notebook-06 tests run against."""
-    from w2s_utils.pipeline import Experiment, SplitSizes
+    from w2s_utils.experiment import Experiment
     from w2s_utils.research.evaldata import EvalData
     from w2s_utils.research.runner import start_server_in_thread
     from w2s_utils.research.server import create_app
+    from w2s_utils.splits import SplitSizes
     from w2s_utils.train import TrainConfig
 
     experiment = Experiment(

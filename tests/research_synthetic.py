@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_utils.pipeline import Experiment, SplitSizes
+from w2s_utils.experiment import Experiment
 from w2s_utils.research.evaldata import EvalData, ScoredSplit
 from w2s_utils.research.schemas import Baselines, DataView
+from w2s_utils.splits import SplitSizes
 
 EXPERIMENT = Experiment(task="synthetic-sentiment",
                         sizes=SplitSizes(weak_train=200, pool=400, val=100, test=2000,

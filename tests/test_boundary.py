@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from w2s_utils.cache import ArtifactStore
+from w2s_utils.experiment import Experiment
 from w2s_utils.methods import METHODS, Method, register
-from w2s_utils.pipeline import Experiment, ceiling, experiment_splits, student
+from w2s_utils.stages import ceiling, experiment_splits, student
 
 SIZES = {"weak_train": 120, "pool": 160, "val": 60, "test": 140, "holdout": 50}
 captured = {}

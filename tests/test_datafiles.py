@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from w2s_utils.config import ParameterError, size_auto
-from w2s_utils.datafiles import DataError, MissingDataError
-from w2s_utils.pipeline import Experiment, SplitSizes, experiment_splits, run_seeds, weak_key
-from w2s_utils.tasks import SPLITS, get_task, leak_check, load_task, resolve_sizes
+from w2s_utils.experiment import Experiment
+from w2s_utils.pipeline import run_seeds
+from w2s_utils.sources.files import DataError, MissingDataError
+from w2s_utils.splits import SplitSizes, resolve_sizes
+from w2s_utils.stages import experiment_splits, weak_key
+from w2s_utils.tasks import SPLITS, get_task, leak_check, load_task
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "data"

@@ -6,8 +6,9 @@ import pytest
 
 from w2s_utils import tasks
 from w2s_utils.diagnose import diagnose
+from w2s_utils.experiment import Experiment
 from w2s_utils.metrics import pack_correct, pgr_summary, warning_summary
-from w2s_utils.pipeline import Experiment, SplitSizes
+from w2s_utils.splits import SplitSizes
 from w2s_utils.tasks import TASKS
 
 SIZES = SplitSizes(weak_train=120, pool=120, val=20, test=300, holdout=20)

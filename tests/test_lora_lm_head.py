@@ -6,19 +6,16 @@ import pytest
 import torch
 from tiny_lm import WORDS, save_tiny_models
 
+from w2s_utils.backbone import load_tokenizer
 from w2s_utils.device import DeviceError, resolve_device
+from w2s_utils.experiment import Experiment
+from w2s_utils.learner import Learner
 from w2s_utils.lm_head import ChoiceScorer, LMPrompt, choice_token_ids, load_scorer
 from w2s_utils.lora import LoraParams, load_adapter_state
-from w2s_utils.models import get_model, load_tokenizer
-from w2s_utils.pipeline import (
-    Experiment,
-    Learner,
-    SplitSizes,
-    ceiling,
-    experiment_splits,
-    run,
-    strong_learner,
-)
+from w2s_utils.models import get_model
+from w2s_utils.pipeline import run
+from w2s_utils.splits import SplitSizes
+from w2s_utils.stages import ceiling, experiment_splits, strong_learner
 from w2s_utils.train import TextInputs, TrainConfig
 
 SIZES = SplitSizes(weak_train=40, pool=32, val=16, test=24, holdout=8)

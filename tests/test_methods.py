@@ -8,10 +8,12 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from w2s_utils import losses
+from w2s_utils.experiment import Experiment
 from w2s_utils.methods import METHODS, Method, StudentContext, register
 from w2s_utils.methods.posterior_em import channel, posterior
 from w2s_utils.methods.probe import knn
-from w2s_utils.pipeline import Experiment, SplitSizes, run
+from w2s_utils.pipeline import run
+from w2s_utils.splits import SplitSizes
 from w2s_utils.train import TrainConfig
 
 SIZES = SplitSizes(weak_train=200, pool=400, val=100, test=300, holdout=50)

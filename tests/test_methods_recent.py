@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from w2s_utils.experiment import Experiment
+from w2s_utils.learner import Learner
 from w2s_utils.losses import xent
 from w2s_utils.methods import StudentContext, get_method
 from w2s_utils.methods.adaptive_confidence import adaptive_confidence, adaptive_targets
 from w2s_utils.methods.elicit import ElicitParams, elicit_direction, elicited_labels
 from w2s_utils.methods.filter_relabel import most_confident
 from w2s_utils.methods.learned_ensemble import ensemble_weights, fit_jointly, mixture
-from w2s_utils.pipeline import Experiment, Learner
 from w2s_utils.tasks import Split, TaskSplits
 from w2s_utils.train import PROBE_DEFAULTS
 

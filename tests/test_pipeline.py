@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from w2s_utils import pipeline, train
+from w2s_utils import learner, stages, train
 from w2s_utils.cache import ArtifactStore
+from w2s_utils.experiment import Experiment
 from w2s_utils.methods import StudentContext
-from w2s_utils.pipeline import Experiment, pgr_table, run, run_seeds
+from w2s_utils.pipeline import pgr_table, run, run_seeds
 from w2s_utils.results import COLUMNS, load_results
 
 SMALL = {"weak_train": 200, "pool": 400, "val": 100, "test": 300, "holdout": 50}
@@ -41,7 +42,7 @@ def test_warm_cache_trains_nothing_and_keeps_one_row_per_run(fresh_cache, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("a warm rerun must not train")
 
-    monkeypatch.setattr(pipeline, "train", no_training)
+    monkeypatch.setattr(learner, "train", no_training)
     second = run_seeds(exp, [0, 1], progress=False)
     assert np.allclose(first["pgr"], second["pgr"], equal_nan=True)
     assert len(load_results()) == 2
@@ -62,12 +63,12 @@ def test_student_never_sees_ground_truth(fresh_cache, monkeypatch):
 
     monkeypatch.setattr(StudentContext, "fit", spy)
     calls = []
-    original_train = pipeline.train
-    monkeypatch.setattr(pipeline, "train", lambda *a, **k: calls.append(k) or
+    original_train = learner.train
+    monkeypatch.setattr(learner, "train", lambda *a, **k: calls.append(k) or
                         original_train(*a, **k))
     run(exp, progress=False)
-    weak = pipeline.weak_labels(exp)["probs"]
-    splits = pipeline.experiment_splits(exp)
+    weak = stages.weak_labels(exp)["probs"]
+    splits = stages.experiment_splits(exp)
     assert np.array_equal(seen["targets"], weak["pool"])
     assert set(seen["weak"]) == {"pool", "val"}
     student_call = calls[-1]
@@ -130,9 +131,9 @@ def test_a_run_killed_while_writing_resumes_to_the_uninterrupted_result(tmp_path
     assert child.returncode == KILLED, child.stderr[-2000:]
     interrupted = ArtifactStore()
     (weak,) = interrupted.root.glob("*.pkl")  # the one complete artifact, and it is valid
-    assert weak.stem == pipeline.weak_key(INTERRUPTED)
+    assert weak.stem == stages.weak_key(INTERRUPTED)
     interrupted.read(weak.stem)
-    (partial,) = interrupted.root.glob(f".{pipeline.ceiling_key(INTERRUPTED)}.*.tmp")
+    (partial,) = interrupted.root.glob(f".{stages.ceiling_key(INTERRUPTED)}.*.tmp")
     assert 0 < partial.stat().st_size  # died mid-write; no read ever sees a temp file
     weak_written = weak.stat().st_mtime_ns
 
@@ -142,7 +143,7 @@ def test_a_run_killed_while_writing_resumes_to_the_uninterrupted_result(tmp_path
     assert weak.stat().st_mtime_ns == weak_written  # resumed from it, not recomputed
     assert sorted(p.name for p in interrupted.root.glob("*.pkl")) == sorted(
         p.name for p in clean.root.glob("*.pkl"))
-    for key in (pipeline.weak_key, pipeline.ceiling_key, pipeline.student_key):
+    for key in (stages.weak_key, stages.ceiling_key, stages.student_key):
         resumed = interrupted.read(key(INTERRUPTED))["probs"]["test"]
         reference = clean.read(key(INTERRUPTED))["probs"]["test"]
         assert np.allclose(resumed, reference, atol=1e-5), key.__name__
@@ -194,8 +195,8 @@ def test_a_method_that_changes_the_supervisor_is_scored_against_it(fresh_cache):
     exp = small_experiment(method="weak_ensemble",
                            method_params={"weak_models": ["tfidf-logreg", "static64"]})
     row = run(exp, progress=False)
-    labels = pipeline.experiment_splits(exp)["test"].labels
-    members = [pipeline.weak_labels(exp.with_(weak_model=m))["probs"]["test"]
+    labels = stages.experiment_splits(exp)["test"].labels
+    members = [stages.weak_labels(exp.with_(weak_model=m))["probs"]["test"]
                for m in ("tfidf-logreg", "static64")]
     ensemble_acc = ((np.mean(members, axis=0) > 0.5) == labels).mean()
     assert row["supervisor"] == "changed"
@@ -206,16 +207,17 @@ def test_a_method_that_changes_the_supervisor_is_scored_against_it(fresh_cache):
 def test_probe_regime_embeds_with_the_experiments_max_length(monkeypatch):
     """The linear-probe regime reads ``probe.max_length`` tokens (and ``max_chunks``
     windows), for the weak model and the strong one alike."""
-    from w2s_utils.pipeline import Learner, experiment_splits
+    from w2s_utils.learner import Learner
+    from w2s_utils.stages import experiment_splits
 
     seen = []
-    real_embed = pipeline.embed
+    real_embed = learner.embed
 
     def spy(model, texts, **kwargs):
         seen.append((model, kwargs["max_length"], kwargs["max_chunks"]))
         return real_embed(model, texts, **kwargs)
 
-    monkeypatch.setattr(pipeline, "embed", spy)
+    monkeypatch.setattr(learner, "embed", spy)
     exp = Experiment(task="synthetic-sentiment", weak_model="static64",
                      strong_model="minilm-l3", probe={"max_length": 24, "max_chunks": 2},
                      sizes={"weak_train": 40, "pool": 40, "val": 10, "test": 40, "holdout": 10})

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-import w2s_utils.pipeline
+import w2s_utils.splits
+import w2s_utils.stages
 import w2s_utils.tasks
 from w2s_utils.research import agent as agent_module
 from w2s_utils.research.agent import Budget, ResearchAgent
@@ -21,9 +22,9 @@ def no_ground_truth(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the agent process tried to load ground truth")
 
-    for module, name in ((w2s_utils.tasks, "make_splits"), (w2s_utils.tasks, "_load_cached"),
-                         (w2s_utils.pipeline, "experiment_splits"),
-                         (w2s_utils.pipeline, "_splits")):
+    for module, name in ((w2s_utils.splits, "make_splits"), (w2s_utils.tasks, "_load_cached"),
+                         (w2s_utils.stages, "experiment_splits"),
+                         (w2s_utils.stages, "_splits")):
         monkeypatch.setattr(module, name, refuse)
 
 

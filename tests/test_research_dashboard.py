@@ -8,10 +8,11 @@ import httpx
 import numpy as np
 import pytest
 
-from w2s_utils.pipeline import Experiment, SplitSizes
+from w2s_utils.experiment import Experiment
 from w2s_utils.research.evaldata import EvalData
 from w2s_utils.research.runner import start_server_in_thread
 from w2s_utils.research.server import create_app
+from w2s_utils.splits import SplitSizes
 from w2s_utils.train import TrainConfig
 
 EXPERIMENT = Experiment(

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from w2s_utils.pipeline import Experiment
+from w2s_utils.experiment import Experiment
 from w2s_utils.research.llm import AnthropicProposer, OpenAICompatibleProposer, parse_proposal
 from w2s_utils.research.proposals import (
     Attempt,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_utils.pipeline import Experiment, Learner, SplitSizes, experiment_splits, weak_labels
+from w2s_utils.experiment import Experiment
+from w2s_utils.learner import Learner
 from w2s_utils.research.sandbox import (
     CodeError,
     SandboxLimits,
@@ -16,6 +17,8 @@ from w2s_utils.research.sandbox import (
     namespaces_available,
     run_code,
 )
+from w2s_utils.splits import SplitSizes
+from w2s_utils.stages import experiment_splits, weak_labels
 
 pytestmark = pytest.mark.skipif(not namespaces_available(),
                                 reason="needs Linux user namespaces (unshare)")

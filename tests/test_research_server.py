@@ -18,11 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from w2s_utils.pipeline import Experiment, SplitSizes, experiment_splits
+from w2s_utils.experiment import Experiment
 from w2s_utils.research.evaldata import EvalData
 from w2s_utils.research.evaluation import ServerSettings
 from w2s_utils.research.runner import start_server_in_thread
 from w2s_utils.research.server import create_app
+from w2s_utils.splits import SplitSizes
+from w2s_utils.stages import experiment_splits
 from w2s_utils.train import TrainConfig
 
 EXPERIMENT = Experiment(

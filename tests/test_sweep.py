@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from w2s_utils import pipeline
+from w2s_utils import learner
+from w2s_utils.experiment import Experiment
 from w2s_utils.methods import get_method
-from w2s_utils.pipeline import Experiment
 from w2s_utils.results import load_results
 from w2s_utils.sweep import annotate, grid, size_trend, sweep
 
@@ -47,20 +47,21 @@ def test_grid_skips_invalid_combinations_with_a_reason(monkeypatch):
     assert reasons[("static64", "static64", "linear_probe")].iloc[0] == (
         "weak and strong are the same model")
     assert reasons[("tfidf-logreg", "minilm-l3", "finetune")].iloc[0] == (
-        "strong model cannot be fine-tuned")
+        "strong model 'minilm-l3' cannot be fine-tuned; use regime='linear_probe'")
 
     monkeypatch.setattr(get_method("window"), "regimes", ("linear_probe",))
     only_probe = grid(BASE, strong_models=["minilm-l6"], methods=["window"],
                       regimes=["linear_probe", "finetune"])
     assert [e.regime for e in only_probe.runs] == ["linear_probe"]
-    assert only_probe.skipped["reason"].tolist() == ["method supports only linear_probe"]
+    assert only_probe.skipped["reason"].tolist() == [
+        "method 'window' supports only linear_probe, not 'finetune'"]
     with pytest.raises(KeyError, match="Did you mean 'naive'"):
         grid(BASE, methods=["naiv"])  # a typo fails; it is not skipped
 
 
 def test_interrupted_sweep_resumes_without_retraining(fresh_cache, monkeypatch):
     plan = grid(BASE, strong_models=["static64"], seeds=[0, 1])  # 2 runs x 3 trainings
-    original, calls = pipeline.train, []
+    original, calls = learner.train, []
 
     class Interrupted(Exception):
         pass
@@ -71,13 +72,13 @@ def test_interrupted_sweep_resumes_without_retraining(fresh_cache, monkeypatch):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "train", interrupt_at_fifth)
+    monkeypatch.setattr(learner, "train", interrupt_at_fifth)
     with pytest.raises(Interrupted):
         sweep(plan, progress=False)
     assert len(load_results()) == 1
 
     calls.clear()
-    monkeypatch.setattr(pipeline, "train", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(learner, "train", lambda *a, **k: calls.append(1) or original(*a, **k))
     resumed = sweep(plan, progress=False)
     assert len(calls) == 2, "only the second run's ceiling and student were left to train"
     assert sorted(load_results()["run_id"]) == sorted(plan.keys()) == sorted(resumed["run_id"])
@@ -85,7 +86,7 @@ def test_interrupted_sweep_resumes_without_retraining(fresh_cache, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished sweep must not train again")
 
-    monkeypatch.setattr(pipeline, "train", no_training)
+    monkeypatch.setattr(learner, "train", no_training)
     again = sweep(plan, progress=False)
     pd.testing.assert_frame_equal(comparable(again), comparable(resumed))
     assert len(load_results(run_id=plan.keys())) == 2

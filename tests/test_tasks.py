@@ -4,17 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from w2s_utils.datafiles import DataError
 from w2s_utils.registry import UnknownNameError
-from w2s_utils.tasks import (
-    SPLITS,
-    TASKS,
-    HuggingFaceSource,
-    leak_check,
-    load_jsonl_folder,
-    make_splits,
-    near_duplicate_key,
-)
+from w2s_utils.sources.files import DataError
+from w2s_utils.sources.huggingface import HuggingFaceSource
+from w2s_utils.splits import make_splits
+from w2s_utils.tasks import SPLITS, TASKS, leak_check, load_jsonl_folder, near_duplicate_key
 
 SIZES = {"weak_train": 100, "pool": 200, "val": 50, "test": 100, "holdout": 50}
 
@@ -104,7 +98,7 @@ HF_ROWS = {
 
 @pytest.mark.parametrize("name", sorted(HF_ROWS))
 def test_hugging_face_loaders_on_local_files(name, tmp_path):
-    from w2s_utils.tasks import HF_TASKS
+    from w2s_utils.sources.huggingface import HF_TASKS
 
     rows = HF_ROWS[name]
     for split, part in (("train", rows[:30]), ("test", rows[30:])):

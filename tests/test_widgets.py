@@ -5,7 +5,7 @@ import json
 import pytest
 from matplotlib.figure import Figure
 
-from w2s_utils.pipeline import Experiment
+from w2s_utils.experiment import Experiment
 from w2s_utils.widgets import explorer, knob
 
 SIZES = {"weak_train": 100, "pool": 120, "val": 40, "test": 150, "holdout": 10}

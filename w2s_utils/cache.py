@@ -1,7 +1,8 @@
 """Content-addressed artifact store for pipeline stages.
 
-An artifact's key is a hash of its stage name, its complete config and the code
-version, so changing anything that determines a result gives a new key. Writes are
+An artifact's key is a hash of its stage name, its complete config and the version of
+the code that computes it (``code_keys``), so changing anything that determines a
+result gives a new key. Writes are
 atomic (temp file + rename) and every file carries a sha256 of its payload: a
 partial or corrupt artifact is detected on read, removed and rebuilt — never returned.
 """
@@ -15,36 +16,16 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .code_keys import stage_code
 from .paths import cache_dir
 
 log = logging.getLogger(__name__)
 _MAGIC = b"W2SART1 "
-# Modules whose source determines what every stage computes. A method's own file is
-# added to its student stage's key, so adding or editing one method keeps the weak
-# and ceiling caches (and other methods' students) warm.
-_CORE_MODULES = ("tasks", "models", "train", "losses", "pipeline", "embedding_cache",
-                 "device", "lora", "lm_head")
-
-
-@lru_cache(maxsize=64)
-def code_version(*extra_files: str) -> str:
-    """A hash of the core source plus ``extra_files`` (e.g. one method's file)."""
-    package = Path(__file__).parent
-    files = [package / f"{m}.py" for m in _CORE_MODULES]
-    files += [Path(f) for f in extra_files]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def stage_key(stage: str, config: dict, code: str | None = None) -> str:
-    blob = json.dumps({"stage": stage, "config": config, "code": code or code_version()},
+    blob = json.dumps({"stage": stage, "config": config, "code": code or stage_code()},
                       sort_keys=True, default=str)
     return f"{stage}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
 

@@ -15,10 +15,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .datafiles import DataError
-from .names import MethodName, ModelName, TaskName
+from .method_names import MethodName
+from .names import ModelName, TaskName
 from .paths import project_root
-from .tasks import FITTING, SPLITS, resolve_sizes, size_problems, sizes_header
+from .sources.files import DataError
+from .splits import FITTING, MIN_SIZE, SplitSizes, resolve_sizes, size_problems, sizes_header
+from .tasks import SPLITS
 
 PROFILES = ("smoke", "default", "full")
 
@@ -31,18 +33,24 @@ class NotebookParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Size = Annotated[int, Field(ge=2)] | Literal["auto"]  # "auto": chosen from the task's data
+Size = Annotated[int, Field(ge=MIN_SIZE)] | Literal["auto"]  # "auto": chosen from the data
+
+
+def _size(split: str):
+    """A split-size parameter with ``SplitSizes``'s default and description."""
+    info = SplitSizes.model_fields[split]
+    return Field(info.default, description=info.description)
 
 
 class DataParams(NotebookParams):
     """Split sizes, balance and seed of one task."""
 
     task: TaskName = "tweets-sentiment"
-    n_weak_train: Size = 1000
-    n_pool: Size = 4000
-    n_val: Size = 500
-    n_test: Size = 3000
-    n_holdout: Size = 1000
+    n_weak_train: Size = _size("weak_train")
+    n_pool: Size = _size("pool")
+    n_val: Size = _size("val")
+    n_test: Size = _size("test")
+    n_holdout: Size = _size("holdout")
     balanced: bool = True
 
     @property
@@ -78,7 +86,7 @@ class PairParams(DataParams):
 
     def experiment(self, regime: str = "linear_probe", **changes):
         """The pipeline ``Experiment`` these parameters describe (replicate = first seed)."""
-        from .pipeline import Experiment
+        from .experiment import Experiment
         from .train import PROBE_DEFAULTS
 
         probe = PROBE_DEFAULTS.model_copy(

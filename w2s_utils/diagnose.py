@@ -10,7 +10,7 @@ strong one on ``pool`` like the ceiling); how many texts are cut at ``max_length
 near-duplicates shared across splits. Every problem found is a sentence in
 ``warnings``.
 
-    >>> from w2s_utils.pipeline import Experiment
+    >>> from w2s_utils.experiment import Experiment
     >>> print(diagnose(Experiment(task="tweets-sentiment"), seeds=range(5)))  # doctest: +SKIP
 """
 
@@ -23,9 +23,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .backbone import load_tokenizer
+from .experiment import Experiment
+from .learner import split_features
 from .metrics import pgr_interval
-from .models import get_model, load_tokenizer
-from .pipeline import Experiment, experiment_splits, frozen_probe, split_features
+from .models import get_model
+from .stages import experiment_splits
+from .tables import frozen_probe
 from .tasks import leak_check
 from .token_batches import token_counts
 

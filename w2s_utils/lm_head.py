@@ -17,6 +17,11 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from .backbone import load_tokenizer
+from .device import check_dtype, resolve_device
+from .train import TextInputs, predict_proba
+from .weights import model_folder
+
 
 class LMPrompt(BaseModel):
     """How a text is asked: a template with ``{text}`` and the answers for label 0 and 1."""
@@ -91,7 +96,6 @@ def load_scorer(spec, tokenizer, prompt: LMPrompt) -> ChoiceScorer:
     from transformers import AutoConfig, AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from .models import model_folder
 
     hf_logging.disable_progress_bar()
     folder, gguf = model_folder(spec)
@@ -123,10 +127,6 @@ def zero_shot_probs(spec, texts: dict[str, list[str]], prompt: LMPrompt, *,
                     ) -> dict[str, np.ndarray]:
     """P(label 1) per text from an untrained model's answer logits: a weak supervisor that
     needs no labels at all."""
-    from .device import check_dtype, resolve_device
-    from .models import load_tokenizer
-    from .train import TextInputs, predict_proba
-
     tokenizer = left_padded(load_tokenizer(spec))
     scorer = load_scorer(spec, tokenizer, prompt).to(torch_device := resolve_device(device))
     check_dtype(torch_device, dtype)

@@ -1,5 +1,7 @@
-"""Pydantic field types for registry names: a typo fails validation, naming the closest
-valid name. One definition serves notebook parameters, experiments and method params."""
+"""Pydantic field types for model and task names: a typo fails validation, naming the
+closest valid name. One definition serves notebook parameters, experiments and method
+params; the model table is torch-free, so validating a name loads no framework.
+(``method_names.MethodName`` does the same for methods.)"""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from .models import get_model
+from .tasks import get_task
+
 
 def _known_model(name: str) -> str:
-    from .models import get_model  # here, so that notebook parameters validate without torch
-
     get_model(name)
     return name
 
@@ -18,18 +21,8 @@ def _known_model(name: str) -> str:
 def _known_task(name: str) -> str:
     """The task's canonical name: a relative ``jsonl:``/``csv:`` path becomes absolute,
     resolved against the caller's current folder."""
-    from .tasks import get_task
-
     return get_task(name).name
-
-
-def _known_method(name: str) -> str:
-    from .methods import get_method
-
-    get_method(name)
-    return name
 
 
 ModelName = Annotated[str, AfterValidator(_known_model)]
 TaskName = Annotated[str, AfterValidator(_known_task)]
-MethodName = Annotated[str, AfterValidator(_known_method)]

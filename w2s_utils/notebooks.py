@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                          help="seconds per cell")
     run_cmd.add_argument("--sizes", choices=["auto"],
                          help="'auto': every split size chosen from the task's data "
-                              "(tasks.resolve_sizes), for your own data")
+                              "(splits.resolve_sizes), for your own data")
     run_cmd.add_argument("--force", action="store_true",
                          help="execute even notebooks whose executed copy is up to date")
     sub.add_parser("list", help="list notebooks and their parameters")

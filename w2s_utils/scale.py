@@ -23,10 +23,13 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from .experiment import Experiment, WeakRegime
+from .learner import Head, Regime
 from .lora import LoraParams
-from .names import MethodName, ModelName, TaskName
+from .method_names import MethodName
+from .names import ModelName, TaskName
 from .paths import project_root
-from .pipeline import Experiment, Head, Regime, SplitSizes, WeakRegime
+from .splits import SplitSizes
 from .sweep import Backend, Plan, grid, sweep
 from .train import FINETUNE_DEFAULTS, PROBE_DEFAULTS, TrainConfig
 
@@ -111,7 +114,7 @@ def missing_offline(profile: SweepProfile) -> list[str]:
     from huggingface_hub import try_to_load_from_cache
 
     from .models import get_model
-    from .tasks import HF_TASKS
+    from .sources.huggingface import HF_TASKS
 
     missing = []
     for name in profile.ladder:

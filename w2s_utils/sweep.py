@@ -36,13 +36,15 @@ from scipy import stats
 
 from . import results
 from .cache import ArtifactStore
+from .experiment import Experiment, setup_problem
 from .methods import get_method
 from .models import LADDER, get_model
 from .paths import cache_dir, project_root
-from .pipeline import Experiment, ceiling_key, method_regime, run, student_key, weak_key
+from .pipeline import run
 from .progress import progress_bar
 from .shared_store import ENV_VAR as SHARED_ENV
 from .shared_store import SharedStore, is_url
+from .stages import ceiling_key, student_key, weak_key
 
 Backend = Literal["local", "ray"]
 MethodChoice = str | tuple[str, dict[str, Any]]
@@ -72,11 +74,7 @@ def invalid_reason(weak_model: str, strong_model: str, regime: str, method: str)
     if weak_model in LADDER and strong_model in LADDER and (
             LADDER.index(weak_model) > LADDER.index(strong_model)):
         return "weak model is above the strong model on the ladder"
-    if regime != "linear_probe" and not get_model(strong_model).finetunable:
-        return "strong model cannot be fine-tuned"
-    if method_regime(regime) not in get_method(method).regimes:
-        return f"method supports only {', '.join(get_method(method).regimes)}"
-    return None
+    return setup_problem(get_method(method), strong_model, regime)
 
 
 def grid(base: Experiment, *, tasks: list[str] | None = None,

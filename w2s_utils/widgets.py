@@ -15,10 +15,11 @@ import os
 
 from matplotlib.figure import Figure
 
+from .experiment import Experiment
 from .knobs import Knob
 from .methods import get_method
 from .paths import BATCH_ENV
-from .pipeline import Experiment, run
+from .pipeline import run
 from .sweep import invalid_reason
 
 

@@ -9,10 +9,19 @@ training schedule (``run``) for multi-stage methods. The pipeline does the rest.
 import importlib
 import pkgutil
 
-from .base import METHODS, Method, NoParams, StudentContext, get_method, register
+from .base import (
+    METHODS,
+    Method,
+    NoParams,
+    StudentContext,
+    get_method,
+    method_regime,
+    register,
+)
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METHODS", "Method", "NoParams", "StudentContext", "get_method", "register"]
+__all__ = ["METHODS", "Method", "NoParams", "StudentContext", "get_method",
+           "method_regime", "register"]

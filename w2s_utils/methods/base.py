@@ -9,12 +9,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from ..learner import Learner
 from ..registry import Registry
+from ..tasks import TaskSplits
 from ..train import Loss, TrainResult, soft_cross_entropy
 
-if TYPE_CHECKING:
-    from ..pipeline import Experiment, Learner
-    from ..tasks import TaskSplits
+if TYPE_CHECKING:  # annotations only: an experiment validates its method by this registry
+    from ..experiment import Experiment
+
+
+def method_regime(regime: str) -> str:
+    """The regime a method declares support for: LoRA trains the trunk like fine-tuning."""
+    return "finetune" if regime == "lora" else regime
 
 
 class NoParams(BaseModel):
@@ -67,8 +73,6 @@ class StudentContext:
 
     def learner_for(self, model: str) -> Learner:
         """A linear probe on another model's frozen features, on the same splits."""
-        from ..pipeline import Learner
-
         return Learner(model, "linear_probe", self.splits, self.experiment.probe,
                        progress=self.progress)
 

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from ..learner import split_features
 from .base import Method, StudentContext, register
 
 
@@ -26,8 +27,6 @@ class ProbeParams(BaseModel):
 
 
 def strong_features(ctx: StudentContext) -> dict[str, np.ndarray]:
-    from ..pipeline import split_features
-
     return split_features(ctx.experiment.strong_model, ctx.splits, ctx.experiment.probe,
                           progress=ctx.progress)
 

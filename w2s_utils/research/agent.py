@@ -2,8 +2,8 @@
 
 The agent reaches the task only through the evaluation server: it fetches texts, ids and
 weak soft labels (``ResearchClient.label_free_splits``), trains students with the
-registered methods through the pipeline's own student path (``pipeline.fit_student`` on
-a ``pipeline.strong_learner``), submits ``test`` predictions for a server score, posts a
+registered methods through the pipeline's own student path (``stages.fit_student`` on
+a ``stages.strong_learner``), submits ``test`` predictions for a server score, posts a
 finding with the hypothesis, config and that score, and stops at its iteration or
 wall-time budget. At
 the end its best ideas (by the feedback PGR they set on the server's ladder: a submission
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pipeline import Experiment, fit_student, strong_learner
+from ..experiment import Experiment
+from ..stages import fit_student, strong_learner
 from .client import ResearchClient, ServerError
 from .codegen import CodeProposer
 from .proposals import Attempt, MethodSpace, Observation, Proposal, ProposalError, Proposer

@@ -16,7 +16,7 @@ from .server import create_app
 
 
 def _experiment(args: argparse.Namespace):
-    from ..pipeline import Experiment
+    from ..experiment import Experiment
 
     fields = json.loads(Path(args.experiment).read_text()) if args.experiment else {}
     for name in ("task", "seed", "weak_model", "strong_model", "regime"):

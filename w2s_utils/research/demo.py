@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from ..metrics import interval_side
-from ..pipeline import ceiling
+from ..stages import ceiling
 from .agent import AgentReport, ResearchAgent
 from .client import ResearchClient, ServerError
 from .detectors import pgr_standard_error

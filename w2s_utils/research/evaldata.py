@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cache import ArtifactStore
-from ..pipeline import Experiment, ceiling, experiment_splits, weak_labels
+from ..experiment import Experiment
+from ..stages import ceiling, experiment_splits, weak_labels
 from .schemas import Baselines, DataView
 
 PUBLIC_SPLITS = ("pool", "val", "test", "holdout")

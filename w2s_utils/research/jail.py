@@ -194,9 +194,10 @@ def worker(job: dict, job_dir: Path, out: Path, sandboxed: bool) -> None:
     import numpy as np
     import torch
 
+    from w2s_utils.experiment import Experiment
+    from w2s_utils.learner import Learner
     from w2s_utils.methods import Method, StudentContext
     from w2s_utils.models import get_model
-    from w2s_utils.pipeline import Experiment, Learner
     from w2s_utils.tasks import Split, TaskSplits
     from w2s_utils.train import FeatureInputs
 
