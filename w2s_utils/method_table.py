@@ -30,15 +30,20 @@ def verdict_cell(verdict: pd.Series) -> str:
     return f"{verdict['verdict']} ({verdict['wins']} seeds, {gain})"
 
 
+def _packaged(name: str) -> bool:
+    """A method shipped in ``w2s_utils.methods``, not one a notebook or test registered."""
+    return get_method(name).__module__.startswith("w2s_utils.methods.")
+
+
 def methods_markdown(runs: pd.DataFrame) -> str:
-    """One row per registered method; one verdict column per regime that 04 ran."""
+    """One row per packaged method; one verdict column per regime that 04 ran."""
     regimes = [r for r in REGIMES if r in set(runs["regime"])]
     verdicts = paired_verdicts(runs, baseline=BASELINE, by="regime")
     header = ["method", "what it changes"] + [
         f"{REGIMES[r]} ({runs.loc[runs['regime'] == r, 'seed'].nunique()} replicates)"
         for r in regimes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name in sorted(METHODS):
+    for name in sorted(n for n in METHODS if _packaged(n)):
         method = get_method(name)
         label = f"`{name}`" + (" †" if method.changes_supervisor() else "")
         cells = [label, method.description.replace("|", "\\|")]
