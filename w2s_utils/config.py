@@ -20,7 +20,7 @@ from .names import MethodName, ModelName, TaskName
 from .paths import project_root
 from .tasks import FITTING, SPLITS, resolve_sizes, size_problems, sizes_header
 
-PROFILES = ("smoke", "default", "full")
+PROFILES = ("smoke", "default", "full", "workshop")
 
 
 class ParameterError(ValueError):
