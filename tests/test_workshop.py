@@ -64,6 +64,30 @@ def test_a_file_the_manifest_does_not_name_is_refused(tmp_path, monkeypatch):
         workshop.unpack(archive, tmp_path / "target")
 
 
+def test_after_unpack_the_pipeline_computes_nothing(tmp_path, monkeypatch):
+    """The same promise without a kernel: runs recorded into one cache, packed and
+    unpacked into another, are all read back there."""
+    from w2s_utils.pipeline import Experiment, SplitSizes, run_seeds
+
+    exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg",
+                     strong_model="static64", regime="linear_probe",
+                     sizes=SplitSizes(weak_train=60, pool=60, val=20, test=60, holdout=20))
+    built = tmp_path / "built"
+    monkeypatch.setenv("W2S_CACHE_DIR", str(built))
+    first = run_seeds(exp, [0, 1], progress=False)
+    archive = tmp_path / "kit.tar.gz"
+    workshop.write_archive(built, archive, {})
+    fresh = tmp_path / "fresh"
+    workshop.unpack(archive, fresh)
+    before = workshop.inventory(fresh)
+    monkeypatch.setenv("W2S_CACHE_DIR", str(fresh))
+    again = run_seeds(exp, [0, 1], progress=False)
+    assert workshop.computed(before, workshop.inventory(fresh)) == {"artifacts": [],
+                                                                    "embeddings": {}}
+    assert again["student_acc"].tolist() == first["student_acc"].tolist()
+
+
+@pytest.mark.notebook
 def test_after_unpack_a_notebook_computes_nothing(tmp_path, monkeypatch):
     """The kit's promise, on the smoke profile's linear-probe notebook: pack it, unpack
     into an empty cache, run it again: no new artifact, no new embedding."""
