@@ -8,11 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.w2s-setup
 PROFILE ?= default
 NB ?= 00_quickstart
+ARCHIVE ?= dist/w2s-workshop-cache.tar.gz
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup setup-offline figures smoke test test-quick lab nb server bench clean
+.PHONY: setup setup-offline figures smoke test test-quick lab nb server bench clean \
+	workshop-cache workshop-unpack workshop-check
 
 $(STAMP): pyproject.toml Makefile w2s_utils/models.py
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +53,15 @@ server: setup  ## the evaluation server on 127.0.0.1:8000 (dashboard at /, API d
 
 bench: setup  ## speed and memory: benchmarks/results.json and RESULTS.md (BENCH_ARGS=--default adds ~30 min)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+workshop-cache: setup  ## host: every notebook on params/workshop.yaml into a fresh cache, packed as $(ARCHIVE)
+	$(PY) -m w2s_utils.workshop pack --out $(ARCHIVE)
+
+workshop-unpack: setup  ## participant: verify $(ARCHIVE) against its .sha256 and add it to .w2s_cache/
+	$(PY) -m w2s_utils.workshop unpack $(ARCHIVE)
+
+workshop-check: setup  ## every notebook on the workshop profile; fails if it computed anything
+	$(PY) -m w2s_utils.workshop check
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

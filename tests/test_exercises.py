@@ -26,7 +26,7 @@ def solution(name: str):
     tree = ast.parse(SOLUTIONS.read_text())
     namespace: dict = {}
     keep = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
-            or name in ex._defined_names(n)]
+            or name in ex.defined_names(n)]
     exec(compile(ast.Module(keep, []), str(SOLUTIONS), "exec"), namespace)
     return namespace[name]
 

@@ -22,7 +22,7 @@ from .sources.files import DataError
 from .splits import FITTING, MIN_SIZE, SplitSizes, resolve_sizes, size_problems, sizes_header
 from .tasks import SPLITS
 
-PROFILES = ("smoke", "default", "full")
+PROFILES = ("smoke", "default", "full", "workshop")
 
 
 class ParameterError(ValueError):

@@ -29,6 +29,7 @@ from .paths import BATCH_ENV, figures_dir, project_root, runs_dir
 from .tasks import get_task
 
 DEFAULT_TIMEOUT_S = 3600  # per cell
+KERNEL_START_TIMEOUT_S = 300  # papermill's 60 s is too short on a busy 2-core machine
 
 
 def notebook_path(name: str) -> Path:
@@ -161,6 +162,7 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
             str(notebook_path(name)), str(partial), parameters=parameters,
             kernel_name="python3", cwd=str(notebook_path(name).parent),
             execution_timeout=timeout, log_output=False,
+            start_timeout=KERNEL_START_TIMEOUT_S,
             progress_bar={"desc": name, "mininterval": 1 if sys.stderr.isatty() else 60},
             # ipykernel warns on every start that local TCP is unencrypted; that is noise
             # for a kernel bound to 127.0.0.1, and its real errors surface in the cells.
