@@ -15,7 +15,8 @@ TEXTS = [f"text number {i}: {'great' if i % 2 else 'awful'} day on the road" for
 PACKAGED = [n for n in MODELS if get_model(n).files]
 
 
-@pytest.mark.parametrize("name", [*LADDER, "smollm2-135m", "gemma3-270m"])
+@pytest.mark.parametrize("name", [*LADDER, pytest.param("smollm2-135m", marks=pytest.mark.slow),
+                                  pytest.param("gemma3-270m", marks=pytest.mark.slow)])
 def test_packaged_model_embeds_64_texts_offline(name, fresh_cache):
     vectors = embed(name, TEXTS, progress=False)
     assert vectors.shape[0] == 64 and vectors.dtype == np.float32

@@ -29,7 +29,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from .cache import code_version
+from .code_keys import stage_code
 from .config import NOTEBOOKS, ParameterError
 from .paths import cache_dir, project_root
 
@@ -117,7 +117,7 @@ def write_archive(cache: Path, archive: Path, about: dict) -> dict:
     files += sorted((cache / ARTIFACTS).glob("*.pkl"))
     manifest = {
         **about, "created": time.strftime("%Y-%m-%d %H:%M"), "git_commit": _git_commit(),
-        "code_version": code_version(), "embeddings": inventory(cache)["embeddings"],
+        "code_version": stage_code(), "embeddings": inventory(cache)["embeddings"],
         "files": {str(f.relative_to(cache)): {"sha256": sha256_file(f),
                                               "bytes": f.stat().st_size} for f in files},
     }
@@ -189,9 +189,9 @@ def unpack(archive: Path, into: Path | None = None, sha256: str | None = None) -
             elif not dest.exists():
                 os.replace(source, dest)
         added = computed(before, inventory(target))
-    if manifest["code_version"] != code_version():
+    if manifest["code_version"] != stage_code():
         print(f"note: the archive's artifacts were built by other code (version "
-              f"{manifest['code_version']}, this checkout {code_version()}, commit "
+              f"{manifest['code_version']}, this checkout {stage_code()}, commit "
               f"{manifest['git_commit'][:10]}): embeddings still apply, and each linear "
               "probe is recomputed on them (about a second each)", file=sys.stderr)
     return {"manifest": manifest, "added": added, "into": str(target)}
