@@ -67,7 +67,9 @@ def test_a_file_the_manifest_does_not_name_is_refused(tmp_path, monkeypatch):
 def test_after_unpack_the_pipeline_computes_nothing(tmp_path, monkeypatch):
     """The same promise without a kernel: runs recorded into one cache, packed and
     unpacked into another, are all read back there."""
-    from w2s_utils.pipeline import Experiment, SplitSizes, run_seeds
+    from w2s_utils.experiment import Experiment
+    from w2s_utils.pipeline import run_seeds
+    from w2s_utils.splits import SplitSizes
 
     exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg",
                      strong_model="static64", regime="linear_probe",
