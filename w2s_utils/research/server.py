@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import dashboard, detectors
+from . import dashboard, detectors, ledger, ledger_routes
 from .db import (
     AgentRow,
     ApiKey,
@@ -136,6 +136,7 @@ class ServerSettings:
     ladder: bool = True
     dashboard_ttl_s: float = 2.0  # the rendered dashboard is reused this long
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    ledger: ledger.LedgerSettings = field(default_factory=ledger.LedgerSettings)
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,8 @@ def create_app(data: EvalData, database_url: str | None = None,
     app.state.engine, app.state.data, app.state.history = engine, data, history
     app.state.steps = steps
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    ledger.create_tables(engine)
+    app.include_router(ledger_routes.router(engine, settings.ledger, authenticate, writing))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException):
@@ -425,6 +428,14 @@ def create_app(data: EvalData, database_url: str | None = None,
             session.execute(update(AgentRow).where(AgentRow.name == key.agent)
                             .values(rejected=AgentRow.rejected + 1))
         raise error
+
+    def over_budget(key: KeyInfo) -> None:
+        """429 once the agent's reported CPU or dollars pass its budget (``ledger``)."""
+        with engine.connect() as connection:
+            try:
+                ledger.check(ledger.agent_totals(connection, key.agent))
+            except ledger.BudgetExceeded as error:
+                reject(key, HTTPException(429, str(error)))
 
     def admit(key: KeyInfo, split: str, body: PredictionsIn) -> _Scored:
         """Rate limit, then validate and score; both failures count as rejected."""
@@ -525,6 +536,7 @@ def create_app(data: EvalData, database_url: str | None = None,
         """Score predictions for every ``test`` example through the Ladder: your best
         accuracy (and its PGR) so far, updated only when this beats it by one step."""
         config = config_json(body.config)
+        over_budget(key)
         scored = admit(key, FEEDBACK, body)
         probed = probing(key, scored, rules.probe_count)
         step = steps[FEEDBACK]
@@ -552,6 +564,8 @@ def create_app(data: EvalData, database_url: str | None = None,
                            client_token=body.client_token, flags=json.dumps(flags))
                 row["id"] = connection.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
                 update_idea(connection, row)
+                ledger.record_seed(connection, key.agent, body.idea, config,
+                                   data.experiment.seed)
                 response = score_of(row, left)  # built before the commit
         except (_BudgetExhausted, IntegrityError) as error:
             # A retry of a stored submission (same client_token) gets the stored score.
@@ -656,9 +670,11 @@ def create_app(data: EvalData, database_url: str | None = None,
                        Holdout.pgr_high, Holdout.flags)).all()}
             agent_flags = {a.name: json.loads(a.flags) for a in session.execute(
                 select(AgentRow.name, AgentRow.flags)).all()}
+            costs = ledger.per_idea(session.connection())
         entries = []
         for row in ideas:
             h = held.get((row.agent, row.idea))
+            cost = costs.get((row.agent, row.idea), {})
             flags = _union(json.loads(row.flags), agent_flags.get(row.agent, []),
                            [] if h is None else json.loads(h.flags))
             entries.append((h, dict(
@@ -666,13 +682,16 @@ def create_app(data: EvalData, database_url: str | None = None,
                 best_feedback_pgr=row.best_pgr, best_feedback_accuracy=row.best_accuracy,
                 holdout_pgr_low=None if h is None else h.pgr_low,
                 holdout_pgr_high=None if h is None else h.pgr_high,
-                flags=flags, last_submission=row.last_submission)))
+                flags=flags, last_submission=row.last_submission, **cost,
+                counted=cost.get("seeds", 0) >= settings.ledger.min_seeds,
+                **ledger.efficiency(row.best_pgr, cost.get("cpu_seconds", 0.0),
+                                    cost.get("dollars", 0.0)))))
 
         def order(item):
             h, e = item
             coarse = None if h is None else h.pgr
             feedback = e["best_feedback_pgr"]
-            return (bool(e["flags"]), coarse is None, -(coarse if coarse is not None else 0),
+            return (not e["counted"], bool(e["flags"]), coarse is None, -(coarse if coarse is not None else 0),
                     -(feedback if feedback is not None else -math.inf), e["agent"], e["idea"])
 
         return [LeaderboardEntry(rank=k + 1, **e)

@@ -32,21 +32,26 @@ class Member:
     iterations: int = 5
     minutes: float = 30.0
     holdout_ideas: int = 1
+    seeds: int = 1  # training seeds its best ideas are submitted with (the seed gate)
+    baseline: bool = True  # start from the registered naive method (one per team will do)
+    allow_unisolated: bool = False  # run code ideas without namespaces (see sandbox)
 
 
 def run_member(server: str, member: Member) -> dict:
     """One agent's whole run (in its own process): its attempts and blind scores."""
     with ResearchClient(server, member.key) as client:
-        agent = ResearchAgent(client, CodeProposer(seed=member.seed,
-                                                   direction=member.direction))
+        agent = ResearchAgent(client, CodeProposer(seed=member.seed, direction=member.direction,
+                                                   baseline=member.baseline),
+                              allow_unisolated=member.allow_unisolated)
         report = agent.run(Budget(member.iterations, member.minutes * 60,
-                                  member.holdout_ideas))
+                                  member.holdout_ideas, member.seeds))
     agent_name = next((a.score["agent"] for a in report.attempts if a.score), None)
     return {"direction": member.direction, "agent": agent_name,
             "attempts": [a.summary() for a in report.attempts],
             "families": sorted({_family(a.proposal) for a in report.attempts
                                 if a.proposal is not None}),
             "holdout": report.holdout, "cpu_seconds": round(agent.cpu_seconds, 1),
+            "stopped": report.stopped,
             "seconds": round(report.seconds, 1)}
 
 
