@@ -214,7 +214,14 @@ class ResearchAgent:
         first = self.experiment.seed
         for attempt in self.best_ideas(report, budget.holdout_ideas):
             for seed in range(first + 1, first + budget.seeds):
-                predictions = self.train_costed(attempt.proposal, seed)
+                try:
+                    predictions = self.train_costed(attempt.proposal, seed)
+                except ServerError:
+                    raise
+                except (CodeError, ValueError, RuntimeError) as error:  # this seed failed
+                    log.info("seed %d of %s failed: %s", seed, attempt.proposal.idea_name(),
+                             error)
+                    continue
                 self.client.submit(attempt.proposal.idea_name(), self.splits["test"].ids,
                                    predictions["test"],
                                    {**attempt.proposal.config(), "train_seed": seed})

@@ -54,7 +54,8 @@ the agents' own reports (the organizer's re-runs are measured); dollars are pric
 <td class="num">{{ e.seeds }}{% if not e.counted %} <span class="muted">(not counted)</span>
 {% endif %}</td><td class="num">{{ "%.1f"|format(e.cpu_seconds) }}
 {% if e.server_cpu_seconds %}({{ "%.1f"|format(e.server_cpu_seconds) }}){% endif %}</td>
-<td class="num">{{ "%.4f"|format(e.dollars) }}</td><td class="num">{{ fmt(e.pgr_per_cpu_hour) }}</td>
+<td class="num">{{ "%.4f"|format(e.dollars) }}</td>
+<td class="num">{{ fmt(e.pgr_per_cpu_hour) }}</td>
 <td class="num">{{ fmt(e.pgr_per_dollar) }}</td>
 <td>{% for f in e.flags %}<span class="flag">{{ f }}</span>{% endfor %}</td></tr>
 {% else %}<tr><td colspan="12" class="muted">no submissions yet</td></tr>{% endfor %}

@@ -164,6 +164,16 @@ def check(totals: dict) -> None:
                                  f"{totals[spent]:g} of {totals[limit]:g}")
 
 
+def over_budget(connection: Connection, agent: str) -> str | None:
+    """Why ``agent`` may not spend more, or None (one indexed read when it has no budget)."""
+    if connection.execute(select(CostBudget.agent).where(CostBudget.agent == agent)).first():
+        try:
+            check(agent_totals(connection, agent))
+        except BudgetExceeded as error:
+            return str(error)
+    return None
+
+
 def record_seed(connection: Connection, agent: str, idea: str, config: str,
                 default_seed: int) -> None:
     """Remember the training seed a submission declares (``config["train_seed"]``)."""
@@ -203,6 +213,9 @@ def per_idea(connection: Connection) -> dict[tuple[str, str], dict]:
                                   .group_by(SeedRow.agent, SeedRow.idea)):
         if (entry := out.get((row[0], row[1]))) is not None:
             entry["seeds"] = int(row[2])
+    for entry in out.values():
+        entry.update(cpu_seconds=round(entry["cpu_seconds"], 2), dollars=round(entry["dollars"], 6),
+                     server_cpu_seconds=round(entry["server_cpu_seconds"], 2))
     return out
 
 

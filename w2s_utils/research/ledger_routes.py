@@ -3,8 +3,6 @@
 ``create_app`` includes ``router(...)``; the accounting itself is in ``ledger``.
 """
 
-from __future__ import annotations
-
 import time
 from typing import Annotated, Any
 
@@ -16,7 +14,8 @@ from .schemas import CostIn, CostTotals, Error
 
 def router(engine, settings: ledger.LedgerSettings, authenticate, writing) -> APIRouter:
     """Routes over ``engine``; ``authenticate`` is the server's key dependency and
-    ``writing`` its write lock (SQLite has one writer)."""
+    ``writing`` its write lock (SQLite has one writer). No postponed annotations in this
+    module: FastAPI must see the local ``Agent`` dependency itself, not its name."""
     Agent = Annotated[Any, Depends(authenticate)]
     routes = APIRouter(tags=["agents"])
     over = {429: {"model": Error, "description": "a CPU or dollar budget is spent"}}

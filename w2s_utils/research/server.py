@@ -432,10 +432,9 @@ def create_app(data: EvalData, database_url: str | None = None,
     def over_budget(key: KeyInfo) -> None:
         """429 once the agent's reported CPU or dollars pass its budget (``ledger``)."""
         with engine.connect() as connection:
-            try:
-                ledger.check(ledger.agent_totals(connection, key.agent))
-            except ledger.BudgetExceeded as error:
-                reject(key, HTTPException(429, str(error)))
+            spent = ledger.over_budget(connection, key.agent)
+        if spent:
+            reject(key, HTTPException(429, spent))
 
     def admit(key: KeyInfo, split: str, body: PredictionsIn) -> _Scored:
         """Rate limit, then validate and score; both failures count as rejected."""
@@ -691,7 +690,8 @@ def create_app(data: EvalData, database_url: str | None = None,
             h, e = item
             coarse = None if h is None else h.pgr
             feedback = e["best_feedback_pgr"]
-            return (not e["counted"], bool(e["flags"]), coarse is None, -(coarse if coarse is not None else 0),
+            return (not e["counted"], bool(e["flags"]), coarse is None,
+                    -(coarse if coarse is not None else 0),
                     -(feedback if feedback is not None else -math.inf), e["agent"], e["idea"])
 
         return [LeaderboardEntry(rank=k + 1, **e)
