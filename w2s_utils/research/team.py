@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,10 @@ def run_team(server: str, members: list[Member], use_ray: bool = False) -> dict:
         remote = ray.remote(run_member)
         results = ray.get([remote.remote(server, m) for m in members])
     else:
-        with ProcessPoolExecutor(max_workers=len(members)) as pool:
+        # spawn, not fork: a forked child of a process that already ran torch (a notebook,
+        # the server's threads) can hang in OpenMP on its first parallel region.
+        with ProcessPoolExecutor(max_workers=len(members),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(run_member, [server] * len(members), members))
     return {"members": results, "diversity": diversity(results)}
 
