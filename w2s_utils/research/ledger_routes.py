@@ -12,16 +12,18 @@ from . import ledger
 from .schemas import CostIn, CostTotals, Error
 
 
-def router(engine, settings: ledger.LedgerSettings, authenticate, writing) -> APIRouter:
-    """Routes over ``engine``; ``authenticate`` is the server's key dependency and
-    ``writing`` its write lock (SQLite has one writer). No postponed annotations in this
-    module: FastAPI must see the local ``Agent`` dependency itself, not its name."""
+def router(engine, settings: ledger.LedgerSettings, authenticate, writing,
+           write_errors: dict) -> APIRouter:
+    """Routes over ``engine``; ``authenticate`` is the server's key dependency, ``writing``
+    its write lock (SQLite has one writer), ``write_errors`` the errors its writes declare.
+    No postponed annotations in this module: FastAPI must see the local ``Agent``
+    dependency itself, not its name."""
     Agent = Annotated[Any, Depends(authenticate)]
     routes = APIRouter(tags=["agents"])
     over = {429: {"model": Error, "description": "a CPU or dollar budget is spent"}}
 
     @routes.post("/v1/costs", response_model=CostTotals, status_code=201,
-                 responses={401: {"model": Error}, 422: {"model": Error}, **over})
+                 responses={**write_errors, **over})
     def report_cost(body: CostIn, key: Agent) -> CostTotals:
         """Report one idea's training CPU-seconds and LLM tokens (priced here). The cost
         is recorded even when it goes over a budget: it was spent; the answer is 429."""

@@ -12,6 +12,9 @@ released scores only (running totals, not a rescan), every submission runs the
 reward-hacking detectors, and the dashboard at ``/`` shows it all read-only. OpenAPI
 docs are at ``/docs``; every error has the body ``{"detail": ...}`` (``schemas.Error``).
 
+Costs (CPU-seconds, evaluation calls, LLM tokens and dollars), their budgets and the
+seed gate are kept by ``ledger`` (endpoints in ``ledger_routes``).
+
 Start it with ``w2s-server`` (see ``main``), or from Python with ``serve_experiment`` /
 ``start_server_in_thread``; issue keys with ``python -m w2s_utils.research.admin``.
 """
@@ -396,7 +399,8 @@ def create_app(data: EvalData, database_url: str | None = None,
     app.state.steps = steps
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     ledger.create_tables(engine)
-    app.include_router(ledger_routes.router(engine, settings.ledger, authenticate, writing))
+    app.include_router(ledger_routes.router(engine, settings.ledger, authenticate, writing,
+                                            _WRITE))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException):
