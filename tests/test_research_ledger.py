@@ -12,8 +12,10 @@ from w2s_utils.pipeline import Experiment, SplitSizes
 from w2s_utils.research import ledger
 from w2s_utils.research.agent import Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
+from w2s_utils.research.codegen import GENES, method_name, write_source
 from w2s_utils.research.evaldata import EvalData
 from w2s_utils.research.proposers import AnthropicProposer, Proposal, Proposer
+from w2s_utils.research.sandbox import namespaces_available
 from w2s_utils.research.transfer import transfer_table
 from w2s_utils.train import TrainConfig
 
@@ -138,12 +140,15 @@ def small(task: str) -> Experiment:
 def test_transfer_table_shape_and_intervals(agent_server):
     search = EvalData.from_experiment(small("synthetic-sentiment"))
     heldout = EvalData.from_experiment(small("tweets-sentiment"))
+    genome = {gene: options[0] for gene, options in GENES.items()}
+    # A code idea trains in the sandbox, where the held-out task's data package is masked.
     ideas = {("a", "naive"): Proposal(method="naive", hypothesis="baseline"),
-             ("b", "hard"): Proposal(method="naive", params={"hard": True},
-                                     hypothesis="hard labels")}
-    table = transfer_table(ideas, search, heldout, seeds=[0, 1, 2],
-                           engine=agent_server.app.state.engine)
-    assert list(table["idea"]) == ["naive", "hard"] and (table["seeds"] == 3).all()
+             ("b", "code"): Proposal(method=method_name(genome), code=write_source(genome),
+                                     hypothesis="a written plug-in")}
+    table = transfer_table(ideas, search, heldout, seeds=[0, 1],
+                           engine=agent_server.app.state.engine,
+                           allow_unisolated=not namespaces_available())
+    assert list(table["idea"]) == ["naive", "code"] and (table["seeds"] == 2).all()
     assert set(table["search_task"]) == {"synthetic-sentiment"}
     assert set(table["heldout_task"]) == {"tweets-sentiment"}
     for side in ("search", "heldout"):
