@@ -205,6 +205,33 @@ class ResearcherParams(ExperimentParams):
                                                            "holdout, one scoring each")
 
 
+class TeamParams(ExperimentParams):
+    """A team of code-writing agents on ``task`` (linear probes: code ideas train there),
+    the seed gate, and the re-run of the best ideas on ``heldout_task``, which no agent
+    sees. ``seeds``: the ceiling's seeds and the re-runs' training seeds."""
+
+    heldout_task: TaskName = "synthetic-sentiment"
+    directions: list[str] = Field(default_factory=lambda: [
+        "filter the weak labels to the confident ones", "reweight examples by confidence",
+        "change the training targets or the loss"], min_length=1)
+    agents: int = Field(3, ge=1, le=16)
+    iterations: int = Field(8, ge=1, le=1000, description="per agent")
+    agent_minutes: float = Field(6.0, gt=0, le=24 * 60, description="per agent")
+    cpu_budget_seconds: float = Field(1800.0, gt=0, description="per agent, reported")
+    holdout_ideas: int = Field(2, ge=1, le=50, description="per agent: confirmed on "
+                                                           "min_seeds seeds, then blind")
+    min_seeds: int = Field(3, ge=1, le=20, description="seeds before an idea ranks")
+    transfer_ideas: int = Field(3, ge=1, le=20, description="best ideas re-run on both tasks")
+    team_seed: int = Field(0, ge=0)
+
+    @field_validator("seeds")
+    @classmethod
+    def _enough_seeds(cls, value: list[int]) -> list[int]:
+        if len(value) < 2:
+            raise ValueError("the re-runs need at least 2 seeds for an interval")
+        return value
+
+
 NOTEBOOKS: dict[str, type[NotebookParams]] = {
     "00_quickstart": QuickstartParams,
     "01_data": DataNotebookParams,
@@ -213,6 +240,7 @@ NOTEBOOKS: dict[str, type[NotebookParams]] = {
     "04_methods": MethodsParams,
     "05_analysis": AnalysisParams,
     "06_automated_researcher": ResearcherParams,
+    "07_research_team": TeamParams,
 }
 
 

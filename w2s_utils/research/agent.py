@@ -27,7 +27,15 @@ from ..experiment import Experiment
 from ..stages import fit_student, strong_learner
 from .client import ResearchClient, ServerError
 from .codegen import CodeProposer
-from .proposals import Attempt, MethodSpace, Observation, Proposal, ProposalError, Proposer
+from .proposals import (
+    Attempt,
+    MethodSpace,
+    Observation,
+    Proposal,
+    ProposalError,
+    Proposer,
+    Usage,
+)
 from .proposers import make_proposer
 from .sandbox import CodeError, SandboxLimits, namespaces_available, run_code
 from .search import SearchProposer
@@ -40,6 +48,7 @@ class Budget:
     iterations: int = 10
     wall_seconds: float = 1800.0
     holdout_ideas: int = 1  # best ideas that get their blind holdout scoring at the end
+    seeds: int = 1  # those ideas are submitted with this many training seeds (the seed gate)
 
 
 @dataclass
@@ -47,6 +56,7 @@ class AgentReport:
     attempts: list[Attempt] = field(default_factory=list)
     holdout: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    stopped: str | None = None  # the server's words when a budget ended the run
 
     def scored(self) -> list[Attempt]:
         return [a for a in self.attempts if a.score is not None]
@@ -68,12 +78,13 @@ class ResearchAgent:
         self.cpu_seconds = 0.0  # spent by sandboxed code ideas
         self._predictions: dict[str, dict[str, np.ndarray]] = {}
 
-    def train(self, proposal: Proposal) -> dict[str, np.ndarray]:
-        """A student under ``proposal``: P(y=1) on ``test`` and ``holdout`` (a code idea
-        trains in the sandbox; CodeError if it fails there)."""
+    def train(self, proposal: Proposal, seed: int | None = None) -> dict[str, np.ndarray]:
+        """A student under ``proposal`` (training ``seed``: the task's by default): P(y=1)
+        on ``test`` and ``holdout`` (a code idea trains in the sandbox; CodeError if it
+        fails there)."""
+        exp = self.experiment if seed is None else self.experiment.with_(seed=seed)
         if proposal.code is not None:
-            return self.train_code(proposal)
-        exp = self.experiment
+            return self.train_code(proposal, exp)
         knobs = exp.train_config.model_copy(update=proposal.train)
         regime_field = "probe" if exp.regime == "linear_probe" else "finetune"
         exp = exp.with_(method=proposal.method, method_params=proposal.params,
@@ -83,7 +94,7 @@ class ResearchAgent:
         result = fit_student(exp, learner, self.weak, self.progress)
         return learner.predict(result, ("test", "holdout"))
 
-    def train_code(self, proposal: Proposal) -> dict[str, np.ndarray]:
+    def train_code(self, proposal: Proposal, exp: Experiment) -> dict[str, np.ndarray]:
         if self.experiment.regime != "linear_probe":
             raise CodeError("contract", "code ideas run on the linear_probe regime only")
         isolated = namespaces_available()
@@ -91,7 +102,6 @@ class ResearchAgent:
             raise CodeError("contract", "this machine cannot build the sandbox (no user "
                             "namespaces); pass allow_unisolated=True to run code ideas "
                             "without isolation")
-        exp = self.experiment
         knobs = exp.train_config.model_copy(update=proposal.train)
         exp = exp.with_(probe=knobs.model_dump())
         features = {s: inputs.x.numpy() for s, inputs in self.learner.inputs.items()}
@@ -99,6 +109,20 @@ class ResearchAgent:
                        self.sandbox, isolation="namespaces" if isolated else "process")
         self.cpu_seconds += run.cpu_seconds
         return run.predictions
+
+    def train_costed(self, proposal: Proposal, seed: int | None = None,
+                     tokens=None) -> dict[str, np.ndarray]:
+        """``train``, then report its CPU-seconds (this process and the sandbox's) and
+        the proposal's LLM tokens to the ledger: a ServerError 429 there stops the run."""
+        cpu, sandbox = time.process_time(), self.cpu_seconds
+        try:
+            return self.train(proposal, seed)
+        finally:
+            spent = time.process_time() - cpu + self.cpu_seconds - sandbox
+            usage = tokens or Usage()
+            self.client.report_cost(proposal.idea_name(), spent, model=usage.model,
+                                    input_tokens=usage.input_tokens,
+                                    output_tokens=usage.output_tokens)
 
     def share_failure(self, proposal: Proposal, error: str) -> int | None:
         """A code idea that failed is still a finding: its code and what went wrong."""
@@ -114,17 +138,23 @@ class ResearchAgent:
         start = time.perf_counter()
         observation = Observation(self.space, history, self.client.leaderboard(),
                                   self.client.findings(limit=20), self.task)
+        before = self.proposer.usage()
         try:
             proposal = self.proposer.propose(observation)
         except ProposalError as error:
             return Attempt(None, error=str(error), seconds=time.perf_counter() - start)
+        after = self.proposer.usage()
+        tokens = Usage(after.model, after.input_tokens - before.input_tokens,
+                       after.output_tokens - before.output_tokens)
         try:
-            predictions = self.train(proposal)
+            predictions = self.train_costed(proposal, tokens=tokens)
         except CodeError as error:  # the idea's code failed in the sandbox: one attempt
             self.proposer.tell(proposal, None)
             message = f"CodeError[{error.kind}]: {error.message}"
             return Attempt(proposal, error=message, finding_id=self.share_failure(
                 proposal, message), seconds=time.perf_counter() - start)
+        except ServerError:  # the ledger refused the cost (a budget is spent): stop
+            raise
         except (ValueError, RuntimeError) as error:  # a proposal the method cannot run
             self.proposer.tell(proposal, None)
             return Attempt(proposal, error=f"{type(error).__name__}: {error}",
@@ -157,27 +187,56 @@ class ResearchAgent:
             try:
                 attempt = self.step(report.attempts)
             except ServerError as error:
-                if error.status == 429:  # the key's submission budget is spent
-                    log.info("submission budget spent: %s", error.detail)
+                if error.status == 429:  # a submission, CPU or dollar budget is spent
+                    log.info("budget spent: %s", error.detail)
+                    report.stopped = str(error.detail)
                     break
                 raise
             report.attempts.append(attempt)
             log.info("iteration %d: %s", i + 1, attempt.summary())
+        try:
+            self.confirm_seeds(report, budget)
+        except ServerError as error:
+            if error.status != 429:
+                raise
+            log.info("budget spent while confirming seeds: %s", error.detail)
+            report.stopped = str(error.detail)
         report.holdout = self.blind_scores(report, budget.holdout_ideas)
         report.seconds = time.monotonic() - start
         return report
 
-    def blind_scores(self, report: AgentReport, count: int) -> list[dict]:
-        """Spend the best ideas' one holdout scoring each, and share the outcome."""
+    def confirm_seeds(self, report: AgentReport, budget: Budget) -> None:
+        """Submit the best ideas with ``budget.seeds - 1`` more training seeds, so they
+        pass the leaderboard's seed gate (each is one more submission)."""
+        first = self.experiment.seed
+        for attempt in self.best_ideas(report, budget.holdout_ideas):
+            for seed in range(first + 1, first + budget.seeds):
+                try:
+                    predictions = self.train_costed(attempt.proposal, seed)
+                except ServerError:
+                    raise
+                except (CodeError, ValueError, RuntimeError) as error:  # this seed failed
+                    log.info("seed %d of %s failed: %s", seed, attempt.proposal.idea_name(),
+                             error)
+                    continue
+                self.client.submit(attempt.proposal.idea_name(), self.splits["test"].ids,
+                                   predictions["test"],
+                                   {**attempt.proposal.config(), "train_seed": seed})
+
+    def best_ideas(self, report: AgentReport, count: int) -> list[Attempt]:
+        """The ``count`` ideas with the highest feedback PGR they set themselves."""
         best: dict[str, Attempt] = {}
         for attempt in report.scored():
             idea = attempt.proposal.idea_name()
             if attempt.score["pgr"] is not None and attempt.score.get("new_best", True) and (
                     idea not in best or attempt.score["pgr"] > best[idea].score["pgr"]):
                 best[idea] = attempt
-        ranked = sorted(best.values(), key=lambda a: -a.score["pgr"])[:count]
+        return sorted(best.values(), key=lambda a: -a.score["pgr"])[:count]
+
+    def blind_scores(self, report: AgentReport, count: int) -> list[dict]:
+        """Spend the best ideas' one holdout scoring each, and share the outcome."""
         results = []
-        for attempt in ranked:
+        for attempt in self.best_ideas(report, count):
             idea = attempt.proposal.idea_name()
             try:
                 result = self.client.holdout(idea, self.splits["holdout"].ids,

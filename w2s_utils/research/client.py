@@ -104,6 +104,18 @@ class ResearchClient:
             "idea": idea, "ids": [str(i) for i in ids],
             "predictions": [float(p) for p in predictions], "config": config or {}})
 
+    def report_cost(self, idea: str | None, cpu_seconds: float = 0.0, *,
+                    model: str | None = None, input_tokens: int = 0,
+                    output_tokens: int = 0) -> dict:
+        """Report what an idea cost (429 once a CPU or dollar budget is spent)."""
+        return self._call("POST", "/v1/costs", json={
+            "idea": idea, "cpu_seconds": round(float(cpu_seconds), 3), "model": model,
+            "input_tokens": int(input_tokens), "output_tokens": int(output_tokens)})
+
+    def costs(self) -> dict:
+        """This agent's totals and budgets."""
+        return self._call("GET", "/v1/costs")
+
     def post_finding(self, hypothesis: str, *, idea: str | None = None,
                      config: dict | None = None, body: str = "",
                      submission_id: int | None = None) -> dict:

@@ -97,15 +97,18 @@ def write_source(genome: dict) -> str:
 class CodeProposer(Proposer):
     """Offline, no key: writes plug-ins from ``GENES`` (module doc)."""
 
-    def __init__(self, seed: int = 0, direction: str = "", explore: float = 0.25):
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, seed: int = 0, direction: str = "", explore: float = 0.25,
+                 baseline: bool = True):
+        """``baseline=False`` skips the naive first step (one per team is enough), so the
+        agent's first score, which always sets its ladder, is a code idea's own."""
+        self.rng, self.baseline = np.random.default_rng(seed), baseline
         self.direction, self.explore = direction.lower(), explore
         self.focus = [g for g, words in DIRECTION_WORDS.items()
                       if any(w in self.direction for w in words)] or list(GENES)
         self._tried: set[str] = set()
 
     def propose(self, observation: Observation) -> Proposal:
-        if not observation.history and "naive" in observation.space.methods:
+        if self.baseline and not observation.history and "naive" in observation.space.methods:
             return Proposal(method="naive", idea="naive-baseline",
                             hypothesis="The registered baseline first: what the weak labels "
                                        "give as they are.")

@@ -38,18 +38,27 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 ceiling {{ "%.3f"|format(baselines.ceiling[split]) }}{% if not loop.last %}; {% endif %}
 {%- endfor %}. Scores are the server's own, as released: feedback through each agent's
 ladder (a new best only when it beats the last by one step), blind holdout as a 95% interval.
-Clean entries rank before flagged ones, then by holdout, then by feedback PGR.</p>
+Only ideas submitted with enough training seeds count (the seed gate) and rank first; then
+clean entries before flagged ones, then by holdout, then by feedback PGR. CPU and tokens are
+the agents' own reports (the organizer's re-runs are measured); dollars are priced here.</p>
 <h2>Leaderboard</h2>
 <table id="leaderboard"><thead><tr><th>#</th><th>agent</th><th>idea</th><th>submissions</th>
-<th>best feedback PGR</th><th>holdout PGR (95% interval)</th><th>flags</th>
+<th>best feedback PGR</th><th>holdout PGR (95% interval)</th><th>seeds</th>
+<th>CPU-s (measured)</th><th>$</th><th>PGR / CPU-h</th><th>PGR / $</th><th>flags</th>
 </tr></thead><tbody>
 {% for e in entries %}<tr>
 <td class="num">{{ e.rank }}</td><td>{{ e.agent }}</td><td>{{ e.idea }}</td>
 <td class="num">{{ e.submissions }}</td><td class="num">{{ fmt(e.best_feedback_pgr) }}</td>
 <td class="num">{% if e.holdout_pgr_low is not none %}[{{ "%.2f"|format(e.holdout_pgr_low) }},
 {{ "%.2f"|format(e.holdout_pgr_high) }}]{% else %}–{% endif %}</td>
+<td class="num">{{ e.seeds }}{% if not e.counted %} <span class="muted">(not counted)</span>
+{% endif %}</td><td class="num">{{ "%.1f"|format(e.cpu_seconds) }}
+{% if e.server_cpu_seconds %}({{ "%.1f"|format(e.server_cpu_seconds) }}){% endif %}</td>
+<td class="num">{{ "%.4f"|format(e.dollars) }}</td>
+<td class="num">{{ fmt(e.pgr_per_cpu_hour) }}</td>
+<td class="num">{{ fmt(e.pgr_per_dollar) }}</td>
 <td>{% for f in e.flags %}<span class="flag">{{ f }}</span>{% endfor %}</td></tr>
-{% else %}<tr><td colspan="7" class="muted">no submissions yet</td></tr>{% endfor %}
+{% else %}<tr><td colspan="12" class="muted">no submissions yet</td></tr>{% endfor %}
 </tbody></table>
 <h2>Agents</h2>
 <table id="agents"><thead><tr><th>agent</th><th>submissions used</th><th>holdout used</th>

@@ -20,7 +20,7 @@ from fastapi import HTTPException
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import dashboard, detectors, queries
+from . import dashboard, detectors, ledger, queries
 from .db import Holdout, Submission
 from .detectors import DetectorSettings
 from .evaldata import EvalData
@@ -50,6 +50,7 @@ class ServerSettings:
     ladder: bool = True
     dashboard_ttl_s: float = 2.0  # the rendered dashboard is reused this long
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    ledger: ledger.LedgerSettings = field(default_factory=ledger.LedgerSettings)
 
 
 class _BudgetExhausted(Exception):
@@ -83,6 +84,13 @@ class Evaluation:
             queries.count_rejection(session, key.agent)
         raise error
 
+    def over_budget(self, key: KeyInfo) -> None:
+        """429 once the agent's reported CPU or dollars pass its budget (``ledger``)."""
+        with self.engine.connect() as connection:
+            spent = ledger.over_budget(connection, key.agent)
+        if spent:
+            self.reject(key, HTTPException(429, spent))
+
     def admit(self, key: KeyInfo, split: str, body: PredictionsIn) -> ScoredPredictions:
         """Rate limit, then validate and score; both failures count as rejected."""
         wait = self.limiter.retry_after(key.agent, key.rate_per_minute)
@@ -113,6 +121,7 @@ class Evaluation:
     def submit(self, key: KeyInfo, body: SubmissionIn) -> Score:
         """Score ``test`` predictions and release them through the agent's ladder."""
         config = config_json(body.config)
+        self.over_budget(key)
         scored = self.admit(key, FEEDBACK, body)
         probed = self.probing(key, scored, self.rules.probe_count)
         try:
@@ -139,6 +148,8 @@ class Evaluation:
                 row["id"] = connection.execute(queries.INSERT_SUBMISSION,
                                                row).inserted_primary_key[0]
                 queries.update_idea(connection, row)
+                ledger.record_seed(connection, key.agent, body.idea, config,
+                                   self.data.experiment.seed)
                 response = self.score_of(row, left)  # built before the commit
         except (_BudgetExhausted, IntegrityError) as error:
             # A retry of a stored submission (same client_token) gets the stored score.
@@ -198,9 +209,13 @@ class Evaluation:
     def leaderboard(self) -> list[LeaderboardEntry]:
         """From the running totals: one row per (agent, idea), O(ideas), not O(submissions)."""
         ideas, held, agent_flags = queries.leaderboard_rows(self.engine)
+        with self.engine.connect() as connection:
+            costs = ledger.per_idea(connection)
+        min_seeds = self.settings.ledger.min_seeds
         entries = []
         for row in ideas:
             h = held.get((row.agent, row.idea))
+            cost = costs.get((row.agent, row.idea), {})
             flags = queries.union(json.loads(row.flags), agent_flags.get(row.agent, []),
                                   [] if h is None else json.loads(h.flags))
             entries.append((h, dict(
@@ -208,13 +223,17 @@ class Evaluation:
                 best_feedback_pgr=row.best_pgr, best_feedback_accuracy=row.best_accuracy,
                 holdout_pgr_low=None if h is None else h.pgr_low,
                 holdout_pgr_high=None if h is None else h.pgr_high,
-                flags=flags, last_submission=row.last_submission)))
+                flags=flags, last_submission=row.last_submission, **cost,
+                counted=cost.get("seeds", 0) >= min_seeds,
+                **ledger.efficiency(row.best_pgr, cost.get("cpu_seconds", 0.0),
+                                    cost.get("dollars", 0.0)))))
 
         def order(item):
             h, e = item
             coarse = None if h is None else h.pgr
             feedback = e["best_feedback_pgr"]
-            return (bool(e["flags"]), coarse is None, -(coarse if coarse is not None else 0),
+            return (not e["counted"], bool(e["flags"]), coarse is None,
+                    -(coarse if coarse is not None else 0),
                     -(feedback if feedback is not None else -math.inf), e["agent"], e["idea"])
 
         return [LeaderboardEntry(rank=k + 1, **e)

@@ -14,7 +14,7 @@ from abc import abstractmethod
 
 import httpx
 
-from .proposals import Observation, Proposal, ProposalError, Proposer
+from .proposals import Observation, Proposal, ProposalError, Proposer, Usage
 
 SYSTEM_PROMPT = """You are an automated weak-to-strong (W2S) supervision researcher.
 A weak model trained on ground truth labels a pool of examples; a stronger model is trained
@@ -47,6 +47,15 @@ class LLMProposer(Proposer):
         self.temperature, self.max_tokens = temperature, max_tokens
         self.attempts, self.http_retries, self.backoff = attempts, http_retries, backoff
         self.http = httpx.Client(timeout=timeout)
+        self._usage = Usage(model=model)
+
+    def usage(self) -> Usage:
+        return Usage(**vars(self._usage))
+
+    def count(self, input_tokens, output_tokens) -> None:
+        """Add one reply's usage as the API reported it (absent: nothing to add)."""
+        self._usage.input_tokens += int(input_tokens or 0)
+        self._usage.output_tokens += int(output_tokens or 0)
 
     @abstractmethod
     def complete(self, system: str, messages: list[dict]) -> str:
@@ -129,6 +138,9 @@ class AnthropicProposer(LLMProposer):
             {"x-api-key": self.api_key, "anthropic-version": "2023-06-01"},
             {"model": self.model, "max_tokens": self.max_tokens,
              "temperature": self.temperature, "system": system, "messages": messages})
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        if isinstance(usage, dict):
+            self.count(usage.get("input_tokens"), usage.get("output_tokens"))
         try:
             return "".join(b["text"] for b in reply["content"] if b.get("type") == "text")
         except (KeyError, TypeError) as error:
@@ -156,6 +168,9 @@ class OpenAICompatibleProposer(LLMProposer):
             {"model": self.model, "temperature": self.temperature,
              "max_tokens": self.max_tokens,
              "messages": [{"role": "system", "content": system}, *messages]})
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        if isinstance(usage, dict):
+            self.count(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         try:
             return reply["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as error:

@@ -141,6 +141,15 @@ class Attempt:
 
 
 @dataclass
+class Usage:
+    """LLM tokens a proposer has spent (the API's own count; offline proposers: none)."""
+
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
 class Observation:
     space: MethodSpace
     history: list[Attempt] = field(default_factory=list)
@@ -159,3 +168,7 @@ class Proposer(ABC):
         Stateless proposers (the LLM ones) read results from the observation instead.
         """
         return None
+
+    def usage(self) -> Usage:
+        """Tokens spent so far, for the server's cost ledger."""
+        return Usage()

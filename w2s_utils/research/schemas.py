@@ -162,7 +162,8 @@ class HoldoutScore(BaseModel):
 
 
 class LeaderboardEntry(BaseModel):
-    """Clean entries rank before flagged ones; then by coarse holdout PGR, then feedback."""
+    """Ideas past the seed gate (``counted``) first; within each part, clean entries
+    before flagged ones, then by coarse holdout PGR, then feedback PGR."""
 
     rank: int
     agent: str
@@ -175,6 +176,39 @@ class LeaderboardEntry(BaseModel):
     holdout_pgr_high: float | None
     flags: list[str]
     last_submission: float
+    seeds: int = Field(0, description="distinct training seeds the idea was submitted with")
+    counted: bool = Field(False, description="enough seeds to rank (the seed gate)")
+    cpu_seconds: float = Field(0.0, description="training CPU-seconds the agent reported")
+    server_cpu_seconds: float = Field(0.0, description="CPU-seconds of the organizer's "
+                                                       "re-runs, measured")
+    eval_calls: int = Field(0, description="scored submissions and holdout requests")
+    tokens: int = Field(0, description="LLM tokens the agent reported")
+    dollars: float = Field(0.0, description="their price at the model's rate")
+    pgr_per_cpu_hour: float | None = None
+    pgr_per_dollar: float | None = None
+
+
+class CostIn(Request):
+    """What one idea's training cost the agent: its word (see ``ledger``)."""
+
+    idea: Name | None = None
+    cpu_seconds: float = Field(0.0, ge=0, le=1e9, allow_inf_nan=False)
+    model: str | None = Field(None, max_length=80, description="LLM that proposed it")
+    input_tokens: int = Field(0, ge=0, le=2**31 - 1)
+    output_tokens: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class CostTotals(BaseModel):
+    """An agent's spending so far and its budgets (None: unlimited)."""
+
+    agent: str
+    cpu_seconds: float
+    tokens: int
+    dollars: float
+    eval_calls: int
+    max_submissions: int | None
+    max_cpu_seconds: float | None
+    max_dollars: float | None
 
 
 class Finding(BaseModel):

@@ -14,7 +14,9 @@ docs are at ``/docs``; every error has the body ``{"detail": ...}`` (``schemas.E
 
 Start it with ``w2s-server`` (``cli``), or from Python with ``runner.serve_experiment`` /
 ``runner.start_server_in_thread``; issue keys with ``python -m w2s_utils.research.admin``.
-This module is the HTTP surface: the routes, each a call into ``evaluation``.
+This module is the HTTP surface: the routes, each a call into ``evaluation``. Costs
+(CPU-seconds, evaluation calls, LLM tokens and dollars), their budgets and the seed gate
+are kept by ``ledger`` (endpoints in ``ledger_routes``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from . import queries
+from . import ledger, ledger_routes, queries
 from .db import make_engine
 from .evaldata import EvalData
 from .evaluation import Evaluation, ServerSettings
-from .guards import Agent, BodyLimit, add_error_handlers
+from .guards import Agent, BodyLimit, add_error_handlers, authenticate
 from .schemas import (
     Baselines,
     DataView,
@@ -85,6 +87,9 @@ def create_app(data: EvalData, database_url: str | None = None,
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_error_handlers(app)
     app.include_router(router)
+    ledger.create_tables(engine)
+    app.include_router(ledger_routes.router(engine, settings.ledger, authenticate,
+                                            evaluation.writing, _WRITE))
     return app
 
 

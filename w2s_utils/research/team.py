@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,21 +33,26 @@ class Member:
     iterations: int = 5
     minutes: float = 30.0
     holdout_ideas: int = 1
+    seeds: int = 1  # training seeds its best ideas are submitted with (the seed gate)
+    baseline: bool = True  # start from the registered naive method (one per team will do)
+    allow_unisolated: bool = False  # run code ideas without namespaces (see sandbox)
 
 
 def run_member(server: str, member: Member) -> dict:
     """One agent's whole run (in its own process): its attempts and blind scores."""
     with ResearchClient(server, member.key) as client:
-        agent = ResearchAgent(client, CodeProposer(seed=member.seed,
-                                                   direction=member.direction))
+        agent = ResearchAgent(client, CodeProposer(seed=member.seed, direction=member.direction,
+                                                   baseline=member.baseline),
+                              allow_unisolated=member.allow_unisolated)
         report = agent.run(Budget(member.iterations, member.minutes * 60,
-                                  member.holdout_ideas))
+                                  member.holdout_ideas, member.seeds))
     agent_name = next((a.score["agent"] for a in report.attempts if a.score), None)
     return {"direction": member.direction, "agent": agent_name,
             "attempts": [a.summary() for a in report.attempts],
             "families": sorted({_family(a.proposal) for a in report.attempts
                                 if a.proposal is not None}),
             "holdout": report.holdout, "cpu_seconds": round(agent.cpu_seconds, 1),
+            "stopped": report.stopped,
             "seconds": round(report.seconds, 1)}
 
 
@@ -70,7 +76,10 @@ def run_team(server: str, members: list[Member], use_ray: bool = False) -> dict:
         remote = ray.remote(run_member)
         results = ray.get([remote.remote(server, m) for m in members])
     else:
-        with ProcessPoolExecutor(max_workers=len(members)) as pool:
+        # spawn, not fork: a forked child of a process that already ran torch (a notebook,
+        # the server's threads) can hang in OpenMP on its first parallel region.
+        with ProcessPoolExecutor(max_workers=len(members),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(run_member, [server] * len(members), members))
     return {"members": results, "diversity": diversity(results)}
 
