@@ -8,15 +8,17 @@ import httpx
 import numpy as np
 import pytest
 
-from w2s_utils.pipeline import Experiment, SplitSizes
+from w2s_utils.experiment import Experiment
 from w2s_utils.research import ledger
 from w2s_utils.research.agent import Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
 from w2s_utils.research.codegen import GENES, method_name, write_source
 from w2s_utils.research.evaldata import EvalData
-from w2s_utils.research.proposers import AnthropicProposer, Proposal, Proposer
+from w2s_utils.research.llm import AnthropicProposer
+from w2s_utils.research.proposals import Proposal, Proposer
 from w2s_utils.research.sandbox import namespaces_available
 from w2s_utils.research.transfer import transfer_table
+from w2s_utils.splits import SplitSizes
 from w2s_utils.train import TrainConfig
 
 PROBE = TrainConfig(epochs=5, batch_size=64, lr=2e-3, weight_decay=1e-2, warmup_frac=0.05)

@@ -20,10 +20,11 @@ import pandas as pd
 
 from ..cache import ArtifactStore
 from ..metrics import pgr_interval
+from ..stages import ceiling
 from . import ledger
 from .agent import ResearchAgent
 from .client import ResearchClient
-from .evaldata import EvalData, _ceiling_probs
+from .evaldata import EvalData
 from .proposals import Proposal
 from .schemas import CostIn
 
@@ -68,7 +69,7 @@ def rerun(data: EvalData, proposal: Proposal, seeds: Sequence[int],
         start, sandbox = time.process_time(), trainer.cpu_seconds
         student = trainer.train(proposal, seed)[SPLIT]
         cpu += time.process_time() - start + trainer.cpu_seconds - sandbox
-        top = _ceiling_probs(data.experiment, seed, store, progress=False)[SPLIT]
+        top = ceiling(data.experiment.with_(seed=seed), store, progress=False)["probs"][SPLIT]
         rows["weak"].append(weak)
         rows["ceiling"].append((top > 0.5) == labels)
         rows["student"].append((student > 0.5) == labels)
