@@ -73,12 +73,19 @@ def check_agent_run(output: Path, parameters: dict):
     assert found and 1 <= int(found.group(1)) <= parameters["iterations"]
 
 
+def check_team_run(output: Path, parameters: dict):
+    """07's team: its agents' ideas reach the leaderboard."""
+    board = printed(output, "board = leaderboard_costs(entries)")
+    assert any(f"agent-{i}" in board for i in range(parameters["agents"])), board
+
+
 def _results_check(name: str):
     return lambda output, parameters: check_results_table(name, parameters)
 
 
 CHECKS = {**{name: _results_check(name) for name in RUN_PLANS}, "01_data": check_ladder,
-          "06_automated_researcher": check_agent_run}  # what each executed notebook must show
+          "06_automated_researcher": check_agent_run,
+          "07_research_team": check_team_run}  # what each executed notebook must show
 
 
 @pytest.mark.slow
