@@ -15,7 +15,6 @@ kept, embedding rows are merged. ``check`` counts what a run adds to the cache.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 from .code_keys import stage_code
 from .config import NOTEBOOKS, ParameterError
 from .paths import cache_dir, project_root
+from .weights import sha256_file
 
 PROFILE = "workshop"
 ARCHIVE = Path("dist") / "w2s-workshop-cache.tar.gz"
@@ -42,14 +42,6 @@ ARTIFACTS = "artifacts"
 
 class KitError(Exception):
     """A bad archive or a bad request: the message says what and what to do."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def inventory(folder: Path) -> dict:

@@ -192,10 +192,10 @@ class CostIn(Request):
     """What one idea's training cost the agent: its word (see ``ledger``)."""
 
     idea: Name | None = None
-    cpu_seconds: float = Field(0.0, ge=0, le=1e9, allow_inf_nan=False)
+    cpu_seconds: float = Field(0.0, ge=0, le=1e9, allow_inf_nan=False, strict=True)
     model: str | None = Field(None, max_length=80, description="LLM that proposed it")
-    input_tokens: int = Field(0, ge=0, le=2**31 - 1)
-    output_tokens: int = Field(0, ge=0, le=2**31 - 1)
+    input_tokens: int = Field(0, ge=0, le=2**31 - 1, strict=True)
+    output_tokens: int = Field(0, ge=0, le=2**31 - 1, strict=True)
 
 
 class CostTotals(BaseModel):
