@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from w2s_utils.backbone import load_backbone, load_tokenizer
+from w2s_utils.classifier import Classifier, TextInputs, without_dropout
 from w2s_utils.experiment import Experiment
 from w2s_utils.metrics import mean_ci, paired_test
 from w2s_utils.models import get_model
 from w2s_utils.stages import experiment_splits, weak_labels
-from w2s_utils.train import Classifier, TextInputs, TrainConfig, train, without_dropout
+from w2s_utils.train import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
 SIZES = {"weak_train": 500, "pool": 500, "val": 100, "test": 1000, "holdout": 2}

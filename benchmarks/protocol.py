@@ -22,20 +22,13 @@ from scipy import stats
 
 from w2s_utils.backbone import load_backbone, load_tokenizer
 from w2s_utils.cache import ArtifactStore
+from w2s_utils.classifier import Classifier, TextInputs, predict_proba, without_dropout
 from w2s_utils.experiment import Experiment
 from w2s_utils.learner import Learner
 from w2s_utils.metrics import pgr
 from w2s_utils.models import get_model
 from w2s_utils.stages import experiment_splits, weak_labels
-from w2s_utils.train import (
-    FINETUNE_DEFAULTS,
-    Classifier,
-    TextInputs,
-    TrainConfig,
-    predict_proba,
-    train,
-    without_dropout,
-)
+from w2s_utils.train import FINETUNE_DEFAULTS, TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
 SIZES = {"weak_train": 1000, "pool": 1000, "val": 300, "test": 5000, "holdout": 1000}

@@ -98,8 +98,9 @@ def _training_data(n: int):
 
 def _ours(texts, labels, config) -> tuple[float, int]:
     from w2s_utils.backbone import load_backbone, load_tokenizer
+    from w2s_utils.classifier import Classifier, TextInputs, without_dropout
     from w2s_utils.models import get_model
-    from w2s_utils.train import Classifier, TextInputs, train, without_dropout
+    from w2s_utils.train import train
 
     spec = get_model("minilm-l6")
     inputs = TextInputs(texts, load_tokenizer(spec), config.max_length)
@@ -113,8 +114,9 @@ def _trainer(texts, labels, config) -> float:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from w2s_utils.backbone import load_backbone, load_tokenizer
+    from w2s_utils.classifier import Classifier, without_dropout
     from w2s_utils.models import get_model
-    from w2s_utils.train import Classifier, soft_cross_entropy, without_dropout
+    from w2s_utils.train import soft_cross_entropy
 
     spec = get_model("minilm-l6")
     tokenizer = load_tokenizer(spec)
@@ -187,7 +189,8 @@ import numpy as np
 from w2s_utils.backbone import load_backbone, load_tokenizer
 from w2s_utils.models import get_model
 from w2s_utils.tasks import make_splits
-from w2s_utils.train import Classifier, TextInputs, TrainConfig, train, without_dropout
+from w2s_utils.classifier import Classifier, TextInputs, without_dropout
+from w2s_utils.train import TrainConfig, train
 n, options = int(sys.argv[1]), json.loads(sys.argv[2])
 pool = make_splits("tweets-sentiment", dict(weak_train=2, pool=n, val=2, test=2, holdout=2),
                    split_seed=0)["pool"]

@@ -7,6 +7,7 @@ import torch
 from tiny_lm import WORDS, save_tiny_models
 
 from w2s_utils.backbone import load_tokenizer
+from w2s_utils.classifier import TextInputs
 from w2s_utils.device import DeviceError, resolve_device
 from w2s_utils.experiment import Experiment
 from w2s_utils.learner import Learner
@@ -16,7 +17,7 @@ from w2s_utils.models import get_model
 from w2s_utils.pipeline import run
 from w2s_utils.splits import SplitSizes
 from w2s_utils.stages import ceiling, experiment_splits, strong_learner
-from w2s_utils.train import TextInputs, TrainConfig
+from w2s_utils.train import TrainConfig
 
 SIZES = SplitSizes(weak_train=40, pool=32, val=16, test=24, holdout=8)
 QUICK = TrainConfig(epochs=1, batch_size=8, lr=5e-3, max_length=24, device="cpu")
@@ -106,7 +107,7 @@ def test_lora_stage_artifact_keeps_the_small_adapter_that_rebuilds_the_model(tin
     whole = sum(p.numel() for p in model.parameters())
     assert sum(t.numel() for t in adapter.values()) < 0.2 * whole
     load_adapter_state(model, adapter)
-    from w2s_utils.train import predict_proba
+    from w2s_utils.classifier import predict_proba
 
     rebuilt = predict_proba(model, learner.inputs["test"])
     assert np.allclose(rebuilt, artifact["probs"]["test"], atol=1e-5)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from w2s_utils import learner, stages, train
+from w2s_utils import classifier, learner, stages, train
 from w2s_utils.cache import ArtifactStore
 from w2s_utils.experiment import Experiment
 from w2s_utils.methods import StudentContext
@@ -155,8 +155,8 @@ def test_training_loop_is_deterministic():
     y = (x[:, 0] > 0).astype(np.float32)
     probs = []
     for _ in range(2):
-        inputs = train.FeatureInputs(x)
-        model = train.Classifier(train.Standardize(inputs.x))
+        inputs = classifier.FeatureInputs(x)
+        model = classifier.Classifier(classifier.Standardize(inputs.x))
         config = train.PROBE_DEFAULTS.model_copy(update={"batch_size": 16})
         result = train.train(model, inputs, y, config, seed=7, progress=False)
         probs.append(result.predict(inputs))
@@ -169,8 +169,8 @@ def test_lbfgs_probe_converges_whatever_the_seed():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 12)).astype(np.float32)
     y = (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(np.float32)
-    inputs = train.FeatureInputs(x)
-    results = [train.train(train.Classifier(train.Standardize(inputs.x)), inputs, y,
+    inputs = classifier.FeatureInputs(x)
+    results = [train.train(classifier.Classifier(classifier.Standardize(inputs.x)), inputs, y,
                            train.PROBE_DEFAULTS, seed=seed, progress=False) for seed in (0, 9)]
     assert np.array_equal(results[0].predict(inputs), results[1].predict(inputs))
     model = results[0].model

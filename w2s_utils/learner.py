@@ -9,24 +9,13 @@ import numpy as np
 import torch
 
 from .backbone import load_backbone, load_tokenizer
+from .classifier import Classifier, FeatureInputs, Standardize, TextInputs, without_dropout
 from .embedding import embed
 from .lm_head import LMPrompt, default_prompt, left_padded, load_scorer
 from .lora import LoraParams, add_lora
 from .models import get_model
 from .tasks import SPLITS, TaskSplits
-from .train import (
-    PROBE_DEFAULTS,
-    Classifier,
-    FeatureInputs,
-    Loss,
-    Standardize,
-    TextInputs,
-    TrainConfig,
-    TrainResult,
-    soft_cross_entropy,
-    train,
-    without_dropout,
-)
+from .train import PROBE_DEFAULTS, Loss, TrainConfig, TrainResult, soft_cross_entropy, train
 
 Regime = Literal["linear_probe", "finetune", "lora"]
 Head = Literal["linear", "lm"]

@@ -18,8 +18,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from .backbone import load_tokenizer
+from .classifier import TextInputs, predict_proba
 from .device import check_dtype, resolve_device
-from .train import TextInputs, predict_proba
 from .weights import model_folder
 
 

@@ -195,12 +195,12 @@ def worker(job: dict, job_dir: Path, out: Path, sandboxed: bool) -> None:
     import torch
 
     from w2s_utils import experiment
+    from w2s_utils.classifier import FeatureInputs
     from w2s_utils.experiment import Experiment
     from w2s_utils.learner import Learner
     from w2s_utils.methods import Method, StudentContext
     from w2s_utils.models import get_model
     from w2s_utils.tasks import Split, TaskSplits
-    from w2s_utils.train import FeatureInputs
 
     torch.set_num_threads(int(job["limits"]["threads"]))
     arrays = np.load(job_dir / "inputs.npz", allow_pickle=False)
