@@ -3,12 +3,17 @@ stop an agent with a clear 429), the seed gate, and the transfer table."""
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
 from w2s_utils.experiment import Experiment
+from w2s_utils.metrics import paired_test
 from w2s_utils.research import ledger
 from w2s_utils.research.agent import Budget, ResearchAgent
 from w2s_utils.research.client import ResearchClient
@@ -17,6 +22,7 @@ from w2s_utils.research.evaldata import EvalData
 from w2s_utils.research.llm import AnthropicProposer
 from w2s_utils.research.proposals import Proposal, Proposer
 from w2s_utils.research.sandbox import namespaces_available
+from w2s_utils.research.team_report import transfer_per_seed
 from w2s_utils.research.transfer import transfer_table
 from w2s_utils.splits import SplitSizes
 from w2s_utils.train import TrainConfig
@@ -58,6 +64,32 @@ def test_a_cpu_budget_stops_the_agent_with_a_clear_error(agent_server):
     assert submit.status_code == 429 and "CPU-seconds budget" in submit.json()["detail"]
     bad = client.post("/v1/costs", json={"cpu_seconds": -1})
     assert bad.status_code == 422
+
+
+def test_the_admin_cli_sets_cost_budgets_the_server_enforces(agent_server):
+    url = str(agent_server.app.state.engine.url)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    admin = [sys.executable, "-m", "w2s_utils.research.admin", "--db", url]
+    done = subprocess.run(admin + ["set-cost-budget", "--agent", "capped",
+                                   "--max-cpu-seconds", "2"],
+                          capture_output=True, text=True, env=env, check=True)
+    assert json.loads(done.stdout)["max_cpu_seconds"] == 2.0
+    client, _ = http(agent_server, "capped")
+    assert client.post("/v1/costs", json={"idea": "a", "cpu_seconds": 1.5}).status_code == 201
+    refused = client.post("/v1/costs", json={"idea": "b", "cpu_seconds": 1.0})
+    assert refused.status_code == 429 and "CPU-seconds budget" in refused.json()["detail"]
+    spent = subprocess.run(admin + ["costs", "--agent", "capped"], capture_output=True,
+                           text=True, env=env, check=True)
+    assert json.loads(spent.stdout)["cpu_seconds"] == 2.5
+    lifted = subprocess.run(admin + ["set-cost-budget", "--agent", "capped"],
+                            capture_output=True, text=True, env=env, check=True)
+    assert json.loads(lifted.stdout)["max_cpu_seconds"] is None
+    assert client.post("/v1/costs", json={"idea": "c", "cpu_seconds": 1.0}).status_code == 201
+    for flag, value in (("--max-cpu-seconds", "-1"), ("--max-dollars", "nan")):
+        bad = subprocess.run(admin + ["set-cost-budget", "--agent", "capped", flag, value],
+                             capture_output=True, text=True, env=env)
+        assert bad.returncode == 2 and "finite number >= 0" in bad.stderr
+        assert "Traceback" not in bad.stderr
 
 
 def anthropic_stub(input_tokens: int, output_tokens: int) -> httpx.MockTransport:
@@ -162,3 +194,11 @@ def test_transfer_table_shape_and_intervals(agent_server):
             assert row[f"{side}_cpu_seconds"] > 0
     assert (table["transferred"] == (table["heldout_resolved"]
                                      & (table["heldout_pgr_low"] > 0))).all()
+    per_seed = transfer_per_seed(table, [0, 1])
+    assert len(per_seed) == 2 * 2 * 2 and set(per_seed["seed"]) == {0, 1}
+    for _, row in table.iterrows():  # the paired test reads exactly these numbers
+        mine = per_seed[per_seed["idea"] == row["idea"]].pivot(index="seed", columns="role",
+                                                               values="pgr")
+        gaps = mine["search"] - mine["heldout"]
+        expected = paired_test(gaps)["p_t"] if gaps.notna().all() else float("nan")
+        assert row["task_gap_p"] == pytest.approx(expected, nan_ok=True)

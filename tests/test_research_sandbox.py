@@ -4,6 +4,8 @@ ground truth, no network, no keys and no other process."""
 
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,53 @@ def test_the_loop_survives_bad_code(inputs):
         method_source("raise KeyError('boom')"))]
     assert kinds == ["syntax", "forbidden_import", "crash"]
     assert run(inputs, GOOD).predictions["holdout"].shape == (200,)
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below ``root`` (read from /proc's parent links)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit():
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        children = {p for p, parent in parents.items() if parent == pid}
+        todo.extend(children - found)
+        found |= children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_agent_leaves_no_idea_running(inputs):
+    """SIGKILL the process that runs an idea (a team member, Ctrl-C'd or OOM-killed): the
+    idea's whole process tree goes with it, instead of spinning until its wall clock."""
+    limits = SandboxLimits(cpu_seconds=3600, memory_mb=512, wall_seconds=600)
+    agent = os.fork()
+    if agent == 0:  # the agent: runs an endless idea
+        try:
+            run(inputs, method_source("while True:\n    pass"), limits=limits)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 60
+    while len(idea := _descendants(agent)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert idea, "the idea never started"
+    os.kill(agent, signal.SIGKILL)
+    os.waitpid(agent, 0)
+    deadline = time.monotonic() + 20
+    while (left := [p for p in idea if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} process(es) of the idea outlived the agent"

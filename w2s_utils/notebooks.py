@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import yaml
 
@@ -154,20 +155,19 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
     # The kernel inherits these: where figures go, and no one at the kernel (quiet
     # progress bars in progress.py, static figures instead of widgets in widgets.py).
     kernel_env = {"W2S_FIGURES_DIR": str(figures), BATCH_ENV: "1"}
-    saved = {k: os.environ.get(k) for k in kernel_env}
-    os.environ.update(kernel_env)
     started = time.time()
     try:
-        papermill.execute_notebook(
-            str(notebook_path(name)), str(partial), parameters=parameters,
-            kernel_name="python3", cwd=str(notebook_path(name).parent),
-            execution_timeout=timeout, log_output=False,
-            start_timeout=KERNEL_START_TIMEOUT_S,
-            progress_bar={"desc": name, "mininterval": 1 if sys.stderr.isatty() else 60},
-            # ipykernel warns on every start that local TCP is unencrypted; that is noise
-            # for a kernel bound to 127.0.0.1, and its real errors surface in the cells.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
+        with patch.dict(os.environ, kernel_env):
+            papermill.execute_notebook(
+                str(notebook_path(name)), str(partial), parameters=parameters,
+                kernel_name="python3", cwd=str(notebook_path(name).parent),
+                execution_timeout=timeout, log_output=False,
+                start_timeout=KERNEL_START_TIMEOUT_S,
+                progress_bar={"desc": name, "mininterval": 1 if sys.stderr.isatty() else 60},
+                # ipykernel warns on every start that local TCP is unencrypted; that is noise
+                # for a kernel bound to 127.0.0.1, and its real errors surface in the cells.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
     except BaseException as error:
         failed = output.with_name(f"{name}.failed.ipynb")
         if partial.exists():
@@ -175,12 +175,6 @@ def execute(name: str, profile: str, parameters: dict, timeout: int = DEFAULT_TI
         if isinstance(error, PapermillExecutionError):
             raise NotebookFailed.from_papermill(name, error, failed) from None
         raise
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key)
-            else:
-                os.environ[key] = value
     executed = json.loads(partial.read_text())
     executed["metadata"]["w2s"] = {
         "stamp": run_stamp(name, profile, parameters),

@@ -27,6 +27,7 @@ import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
+from unittest.mock import patch
 
 from .code_keys import stage_code
 from .config import NOTEBOOKS, ParameterError
@@ -67,18 +68,10 @@ def run_profile(profile: str, names: list[str], cache: Path) -> float:
     throw-away runs folder (so an up-to-date copy never skips one); returns seconds."""
     from . import notebooks
 
-    saved = {k: os.environ.get(k) for k in ("W2S_CACHE_DIR", "W2S_RUNS_DIR")}
-    with tempfile.TemporaryDirectory(prefix="w2s-workshop-runs-") as runs:
-        os.environ.update({"W2S_CACHE_DIR": str(cache), "W2S_RUNS_DIR": runs})
+    with (tempfile.TemporaryDirectory(prefix="w2s-workshop-runs-") as runs,
+          patch.dict(os.environ, {"W2S_CACHE_DIR": str(cache), "W2S_RUNS_DIR": runs})):
         start = time.perf_counter()
-        try:
-            notebooks.run(names, profile, {}, force=True)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        notebooks.run(names, profile, {}, force=True)
         return time.perf_counter() - start
 
 

@@ -32,11 +32,13 @@ Every way an idea can fail costs one attempt and raises ``CodeError`` with its o
 from __future__ import annotations
 
 import ast
+import ctypes
 import hashlib
 import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -305,7 +307,8 @@ def run_code(source: str, params: dict, experiment, splits, features: dict[str, 
         before = _children_cpu()
         start = time.monotonic()
         process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_die_with(os.getpid()))
         try:
             log, _ = process.communicate(timeout=limits.wall_seconds)
         except subprocess.TimeoutExpired:
@@ -327,6 +330,21 @@ def run_code(source: str, params: dict, experiment, splits, features: dict[str, 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _die_with(parent: int):
+    """A child's first step: die when ``parent`` does. The sandbox runs in a session of its
+    own (a terminal's Ctrl-C does not reach it), so without this a killed agent or team
+    would leave its idea running until the wall clock; ``unshare --kill-child`` then takes
+    the jail down with it."""
+    if sys.platform != "linux":
+        return None
+
+    def first_step() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+    return first_step
 
 
 def _kill(process: subprocess.Popen) -> None:

@@ -9,6 +9,7 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..metrics import ALPHA
 from .codegen import family, genome_of
 from .proposals import Proposal
 from .transfer import proposal_of
@@ -89,6 +90,19 @@ def plot_transfer(table: pd.DataFrame, ax=None):
     return ax
 
 
+PER_SEED = ("search_per_seed_pgr", "heldout_per_seed_pgr")
+
+
+def transfer_per_seed(table: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
+    """The per-seed PGRs behind the transfer figure (``seeds``: those the table's re-runs
+    used, in order), one row per (idea, task, seed)."""
+    rows = [{"agent": row["agent"], "idea": row["idea"], "role": side,
+             "task": row[f"{side}_task"], "seed": seed, "pgr": pgr}
+            for _, row in table.iterrows() for side in ("search", "heldout")
+            for seed, pgr in zip(seeds, row[f"{side}_per_seed_pgr"], strict=True)]
+    return pd.DataFrame(rows, columns=["agent", "idea", "role", "task", "seed", "pgr"])
+
+
 def _interval(row, side: str) -> str:
     if not row[f"{side}_resolved"]:
         return "no PGR (gap not resolved)"
@@ -111,12 +125,13 @@ def transfer_verdict(table: pd.DataFrame) -> str:
            "its held-out PGR is not resolved" if not best["heldout_resolved"] else
            "its held-out interval reaches 0 or below")
     overlap = ""
-    if best["search_resolved"] and best["heldout_resolved"]:
-        apart = (best["heldout_pgr_high"] < best["search_pgr_low"]
-                 or best["search_pgr_high"] < best["heldout_pgr_low"])
-        overlap = (" The two intervals do not overlap: its PGR differs between the tasks."
-                   if apart else " The two intervals overlap: this run cannot tell its PGR "
-                                 "on the two tasks apart.")
+    if best["search_resolved"] and best["heldout_resolved"] and not math.isnan(
+            best["task_gap_p"]):
+        p_value = best["task_gap_p"]
+        overlap = (f" Paired by training seed, its PGR differs between the tasks "
+                   f"(t-test p = {p_value:.3g})." if p_value < ALPHA else
+                   f" Paired by training seed, this run cannot tell its PGR on the two tasks "
+                   f"apart (t-test p = {p_value:.3g}, {seeds} seeds).")
     others = int(table["transferred"].sum())
     return (f"The best re-run idea, **{best['idea']}** ({best['agent']}), has PGR "
             f"{_interval(best, 'search')} on the search task ({best['search_task']}) and "

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..cache import ArtifactStore
-from ..metrics import pgr_interval
+from ..metrics import paired_test, pgr_interval
 from ..stages import ceiling
 from . import ledger
 from .agent import ResearchAgent
@@ -90,7 +90,9 @@ def transfer_table(ideas: dict[tuple[str, str], Proposal], search: EvalData,
                    **kwargs) -> pd.DataFrame:
     """One row per (agent, idea): PGR [interval] on the search task and on the held-out
     task, and whether it *transferred*: its held-out PGR is resolved and its interval
-    lies above 0. With the server's ``engine``, the search-task re-runs' measured
+    lies above 0. The per-seed PGRs on both tasks (``*_per_seed_pgr``, one list per row)
+    give ``task_gap_p``: a paired t-test, by training seed, of search − held-out PGR.
+    With the server's ``engine``, the search-task re-runs' measured
     CPU-seconds go to the ledger (``source="server"``) beside what the agent reported."""
     rows = []
     for (agent, name), proposal in ideas.items():
@@ -106,8 +108,12 @@ def transfer_table(ideas: dict[tuple[str, str], Proposal], search: EvalData,
                         f"{label}_pgr": out["pgr"], f"{label}_pgr_low": out["pgr_low"],
                         f"{label}_pgr_high": out["pgr_high"],
                         f"{label}_resolved": out["resolved"],
-                        f"{label}_cpu_seconds": out["cpu_seconds"]})
+                        f"{label}_cpu_seconds": out["cpu_seconds"],
+                        f"{label}_per_seed_pgr": out["per_seed_pgr"]})
         row["seeds"] = len(seeds)
+        gaps = np.subtract(row["search_per_seed_pgr"], row["heldout_per_seed_pgr"])
+        row["task_gap_p"] = (paired_test(gaps)["p_t"] if np.isfinite(gaps).all()
+                             else float("nan"))
         row["transferred"] = bool(row["heldout_resolved"] and row["heldout_pgr_low"] > 0)
         rows.append(row)
     return pd.DataFrame(rows)
