@@ -60,7 +60,7 @@ ERROR_KINDS = ("syntax", "forbidden_import", "forbidden_code", "contract", "cras
 # processes, network, introspection of the interpreter) it has no use for.
 ALLOWED_IMPORTS = ("__future__", "math", "typing", "dataclasses", "functools", "itertools",
                    "collections", "numpy", "torch", "pydantic", "w2s_utils.methods",
-                   "w2s_utils.losses", "w2s_utils.train")
+                   "w2s_utils.losses", "w2s_utils.train", "w2s_utils.classifier")
 FORBIDDEN_NAMES = {"__import__", "eval", "exec", "compile", "open", "breakpoint", "input",
                    "globals", "locals", "vars", "getattr", "setattr", "delattr",
                    "__builtins__", "__loader__", "__spec__"}

@@ -132,6 +132,10 @@ def transfer_verdict(table: pd.DataFrame) -> str:
                    f"(t-test p = {p_value:.3g})." if p_value < ALPHA else
                    f" Paired by training seed, this run cannot tell its PGR on the two tasks "
                    f"apart (t-test p = {p_value:.3g}, {seeds} seeds).")
+    if all(_constant(best[column]) for column in PER_SEED):
+        overlap += (f" Its {seeds} training seeds gave the same PGR on each task (training is "
+                    "deterministic given the data here, e.g. an L-BFGS probe): the intervals "
+                    "show test-example noise only, not training variation.")
     others = int(table["transferred"].sum())
     return (f"The best re-run idea, **{best['idea']}** ({best['agent']}), has PGR "
             f"{_interval(best, 'search')} on the search task ({best['search_task']}) and "
@@ -140,14 +144,20 @@ def transfer_verdict(table: pd.DataFrame) -> str:
             f"{others} of the {len(table)} re-run ideas transferred.")
 
 
+def _constant(values) -> bool:
+    values = [v for v in values if not math.isnan(v)]
+    return len(values) > 1 and max(values) - min(values) < 1e-9
+
+
 def cost_verdict(board: pd.DataFrame) -> str:
     """What the team spent, from the ledger's columns of the leaderboard."""
     cpu, measured = board["cpu_seconds"].sum(), board["server_cpu_seconds"].sum()
     counted = board[board["counted"] & board["pgr_per_cpu_hour"].notna()]
     text = (f"The team reported {cpu:.0f} CPU-seconds of training over {len(board)} ideas and "
             f"{int(board['eval_calls'].sum())} evaluation calls, {int(board['tokens'].sum())} "
-            f"LLM tokens (${board['dollars'].sum():.4f}); the organizer's re-runs measured "
-            f"{measured:.0f} CPU-seconds.")
+            f"LLM tokens (${board['dollars'].sum():.4f})" + (
+                f"; the organizer's re-runs measured {measured:.0f} CPU-seconds." if measured
+                else "; the organizer has re-run none of them yet."))
     if not counted.empty:
         top = counted.sort_values("pgr_per_cpu_hour", ascending=False).iloc[0]
         text += (f" Among counted ideas, {top['idea']} gained the most feedback PGR per "
