@@ -192,7 +192,8 @@ def test_transfer_table_shape_and_intervals(agent_server):
             else:  # a gap that is not resolved gets no PGR
                 assert math.isnan(row[f"{side}_pgr"])
             assert row[f"{side}_cpu_seconds"] > 0
-    assert (table["transferred"] == (table["heldout_resolved"]
+    assert (table["transferred"] == (table["search_resolved"] & (table["search_pgr_low"] > 0)
+                                     & table["heldout_resolved"]
                                      & (table["heldout_pgr_low"] > 0))).all()
     per_seed = transfer_per_seed(table, [0, 1])
     assert len(per_seed) == 2 * 2 * 2 and set(per_seed["seed"]) == {0, 1}

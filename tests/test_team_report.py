@@ -15,7 +15,7 @@ def transfer_row(idea: str, search: list[float], heldout: list[float], **extra) 
            "heldout_per_seed_pgr": heldout, "task_gap_p": float("nan")}
     row.update({f"search_{k}": v for k, v in side(search).items()})
     row.update({f"heldout_{k}": v for k, v in side(heldout).items()})
-    row["transferred"] = row["heldout_pgr_low"] > 0
+    row["transferred"] = row["search_pgr_low"] > 0 and row["heldout_pgr_low"] > 0
     return {**row, **extra}
 
 
@@ -24,6 +24,14 @@ def test_identical_seeds_are_named_as_such():
     text = transfer_verdict(table)
     assert "same PGR on each task" in text and "test-example noise only" in text
     assert "Paired by training seed" not in text  # no test on identical seeds
+    assert "it transferred (its interval lies above 0 on both tasks)" in text
+
+
+def test_a_search_interval_through_zero_is_no_gain_to_transfer():
+    table = pd.DataFrame([transfer_row("lucky", [0.1, 0.0, 0.2], [0.5, 0.6, 0.55])])
+    text = transfer_verdict(table)
+    assert ("did not transfer (its search-task interval reaches 0: the search did not "
+            "establish a gain)") in text  # however good its held-out PGR
 
 
 def test_varying_seeds_get_the_paired_test():

@@ -121,7 +121,10 @@ def transfer_verdict(table: pd.DataFrame) -> str:
         "search_pgr", ascending=False, na_position="last").iloc[0]
     seeds = int(best["seeds"])
     did = "transferred" if best["transferred"] else "did not transfer"
-    why = ("its held-out interval lies above 0" if best["transferred"] else
+    why = ("its interval lies above 0 on both tasks" if best["transferred"] else
+           "its search-task PGR is not resolved" if not best["search_resolved"] else
+           "its search-task interval reaches 0: the search did not establish a gain"
+           if best["search_pgr_low"] <= 0 else
            "its held-out PGR is not resolved" if not best["heldout_resolved"] else
            "its held-out interval reaches 0 or below")
     overlap = ""

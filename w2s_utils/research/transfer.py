@@ -89,11 +89,12 @@ def transfer_table(ideas: dict[tuple[str, str], Proposal], search: EvalData,
                    heldout: EvalData, seeds: Sequence[int], engine=None,
                    **kwargs) -> pd.DataFrame:
     """One row per (agent, idea): PGR [interval] on the search task and on the held-out
-    task, and whether it *transferred*: its held-out PGR is resolved and its interval
-    lies above 0. The per-seed PGRs on both tasks (``*_per_seed_pgr``, one list per row)
-    give ``task_gap_p``: a paired t-test, by training seed, of search − held-out PGR.
-    With the server's ``engine``, the search-task re-runs' measured
-    CPU-seconds go to the ledger (``source="server"``) beside what the agent reported."""
+    task, and whether it *transferred*: a gain established on the search task (PGR
+    resolved, interval above 0) that holds on the held-out task (the same there). The
+    per-seed PGRs on both tasks (``*_per_seed_pgr``, one list per row) give
+    ``task_gap_p``: a paired t-test, by training seed, of search − held-out PGR. With
+    the server's ``engine``, the search-task re-runs' measured CPU-seconds go to the
+    ledger (``source="server"``) beside what the agent reported."""
     rows = []
     for (agent, name), proposal in ideas.items():
         row = {"agent": agent, "idea": name}
@@ -114,6 +115,7 @@ def transfer_table(ideas: dict[tuple[str, str], Proposal], search: EvalData,
         gaps = np.subtract(row["search_per_seed_pgr"], row["heldout_per_seed_pgr"])
         row["task_gap_p"] = (paired_test(gaps)["p_t"] if np.isfinite(gaps).all()
                              else float("nan"))
-        row["transferred"] = bool(row["heldout_resolved"] and row["heldout_pgr_low"] > 0)
+        row["transferred"] = all(row[f"{side}_resolved"] and row[f"{side}_pgr_low"] > 0
+                                 for side in ("search", "heldout"))
         rows.append(row)
     return pd.DataFrame(rows)
