@@ -41,18 +41,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field
+
+from .mounts import runtime_mounts
 
 ERROR_KINDS = ("syntax", "forbidden_import", "forbidden_code", "contract", "crash", "timeout",
                "cpu_limit", "memory_limit", "forbidden_access", "bad_output")
@@ -66,8 +64,6 @@ FORBIDDEN_NAMES = {"__import__", "eval", "exec", "compile", "open", "breakpoint"
                    "__builtins__", "__loader__", "__spec__"}
 ALLOWED_DUNDERS = {"__init__", "__name__", "__doc__", "__len__", "__call__", "__repr__"}
 PACKAGE = "w2s_utils.methods"  # the idea is loaded as a module of this package
-# Data sets bundled inside packages the runtime loads: masked with an empty folder.
-BUNDLED_DATA = ("sklearn/datasets/data", "sklearn/datasets/descr", "sklearn/datasets/images")
 MAX_SOURCE_BYTES = 15_000  # it travels in a finding config (20 kB)
 
 
@@ -157,97 +153,6 @@ def _namespaces_available() -> bool:
 
 UNSHARE = ("unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
            "--kill-child", "--net", "--ipc", "--uts", "--")
-
-
-def _top_entry(path: Path, roots: list[Path]) -> Path | None:
-    """The top-level package folder (or single module) under a site folder."""
-    for root in roots:
-        try:
-            relative = path.relative_to(root)
-        except ValueError:
-            continue
-        return root / relative.parts[0] if relative.parts else None
-    return None
-
-
-def runtime_mounts() -> tuple[list[str], list[str]]:
-    """Read-only mounts for the jail, and the bundled-data folders to mask in them:
-    the interpreter (its own site-packages masked), and from this environment's
-    site-packages only what this process has loaded, plus metadata and ``.pth`` files."""
-    base = Path(sys.base_prefix).resolve()
-    sites = sorted({Path(p).resolve() for p in (sysconfig.get_paths()["purelib"],
-                                                sysconfig.get_paths()["platlib"])})
-    mounts = {base, Path(sys.prefix).resolve() / "pyvenv.cfg",
-              Path(sys.prefix).resolve() / "bin"}
-    for system in ("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache"):
-        if os.path.exists(system):
-            mounts.add(Path(system))
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if not file or not os.path.isabs(file):
-            continue
-        path = Path(file).resolve()
-        top = _top_entry(path, sites)
-        if top is None and not path.is_relative_to(base) and "." not in name \
-                and path.name == "__init__.py":  # a package outside them (editable)
-            top = path.parent
-        if top is not None:
-            mounts.add(top)
-    for distribution in _dependency_closure({n.split(".")[0] for n in sys.modules}):
-        for file in distribution.files or ():  # what loads lazily (torch → sympy)
-            top = _top_entry(Path(distribution.locate_file(file)).resolve(), sites)
-            if top is not None and top.exists():
-                mounts.add(top)
-    maps = Path("/proc/self/maps")
-    if maps.exists():  # native libraries loaded from package folders (e.g. torch's)
-        for line in maps.read_text().splitlines():
-            parts = line.split(maxsplit=5)
-            if len(parts) == 6 and parts[5].startswith("/"):
-                top = _top_entry(Path(parts[5].strip()), sites)
-                if top is not None and top.exists():
-                    mounts.add(top)
-    for site in sites:
-        for entry in site.iterdir():
-            if entry.suffix in (".pth", ".dist-info", ".egg-info") or entry.name.endswith(
-                    ".libs") or entry.name.startswith("__editable__"):
-                mounts.add(entry)
-    masks = [str(m / d.split("/", 1)[1]) for m in mounts for d in BUNDLED_DATA
-             if m.name == d.split("/", 1)[0]]
-    # Package folders of the interpreter and the system: not this environment's, masked.
-    for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages"):
-        for prefix in (base, Path("/usr"), Path("/usr/local")):
-            masks += [str(p) for p in prefix.glob(pattern) if p.resolve() not in sites]
-    mounts = _outermost(mounts)
-    return [str(m) for m in mounts], sorted(masks)
-
-
-def _dependency_closure(modules: set[str]) -> list[metadata.Distribution]:
-    """The distributions providing ``modules`` and everything they require (no extras)."""
-    providers = metadata.packages_distributions()
-    todo = {d for m in modules for d in providers.get(m, ())}
-    seen: dict[str, metadata.Distribution] = {}
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
-            continue
-        try:
-            seen[name] = distribution = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue
-        for line in distribution.requires or ():
-            requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.add(requirement.name)
-    return list(seen.values())
-
-
-def _outermost(paths: set[Path]) -> list[Path]:
-    ordered = sorted(paths, key=lambda p: len(p.parts))
-    kept: list[Path] = []
-    for path in ordered:
-        if not any(path.is_relative_to(k) for k in kept if k.is_dir()):
-            kept.append(path)
-    return sorted(kept)
 
 
 @dataclass
