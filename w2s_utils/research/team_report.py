@@ -127,23 +127,23 @@ def transfer_verdict(table: pd.DataFrame) -> str:
            if best["search_pgr_low"] <= 0 else
            "its held-out PGR is not resolved" if not best["heldout_resolved"] else
            "its held-out interval reaches 0 or below")
-    overlap = ""
+    details = ""
     if best["search_resolved"] and best["heldout_resolved"] and not math.isnan(
             best["task_gap_p"]):
         p_value = best["task_gap_p"]
-        overlap = (f" Paired by training seed, its PGR differs between the tasks "
+        details = (f" Paired by training seed, its PGR differs between the tasks "
                    f"(t-test p = {p_value:.3g})." if p_value < ALPHA else
                    f" Paired by training seed, this run cannot tell its PGR on the two tasks "
                    f"apart (t-test p = {p_value:.3g}, {seeds} seeds).")
     if all(_constant(best[column]) for column in PER_SEED):
-        overlap += (f" Its {seeds} training seeds gave the same PGR on each task (training is "
+        details += (f" Its {seeds} training seeds gave the same PGR on each task (training is "
                     "deterministic given the data here, e.g. an L-BFGS probe): the intervals "
                     "show test-example noise only, not training variation.")
     others = int(table["transferred"].sum())
     return (f"The best re-run idea, **{best['idea']}** ({best['agent']}), has PGR "
             f"{_interval(best, 'search')} on the search task ({best['search_task']}) and "
             f"{_interval(best, 'heldout')} on the held-out task ({best['heldout_task']}), "
-            f"over {seeds} training seeds: it {did} ({why}).{overlap} "
+            f"over {seeds} training seeds: it {did} ({why}).{details} "
             f"{others} of the {len(table)} re-run ideas transferred.")
 
 
