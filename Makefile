@@ -9,6 +9,9 @@ STAMP := $(VENV)/.w2s-setup
 PROFILE ?= default
 NB ?= 00_quickstart
 ARCHIVE ?= dist/w2s-workshop-cache.tar.gz
+# Two pytest processes, one test file each at a time: many tests wait on a kernel, a
+# server or a sandbox, so two keep both cores busy (each process peaks under ~3 GB).
+TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -39,8 +42,8 @@ figures: setup  ## every notebook on params/default.yaml; figures land in figure
 smoke: setup  ## every notebook on the tiny CI profile
 	$(PY) -m w2s_utils.notebooks run all --profile smoke
 
-test: setup  ## the whole suite, slow tests last; the 10 slowest are listed
-	$(PY) -m pytest -q --durations=10
+test: setup  ## the whole suite in TEST_WORKERS processes, slow tests last; the 10 slowest listed
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
 
 test-quick: setup  ## the suite without the tests marked slow
 	$(PY) -m pytest -q -m "not slow"

@@ -42,6 +42,7 @@ TARGETS = {
     "default_profile_minutes": ("<=", 30),
     "smoke_profile_minutes": ("<=", 5),
     "peak_rss_gb": ("<=", 3.0),
+    "decoder_load_peak_gb": ("<=", 3.0),  # gemma3-270m, a load after the first
     "server_submissions_per_s": (">=", 400),  # issue 20, 8 clients, leak-bounded scoring
     "server_p99_ms": ("<", 50),
 }
@@ -444,6 +445,83 @@ def bench_memory() -> dict:
     return {"peak_rss_gb_by_stage": out, "peak_rss_gb": max(out.values())}
 
 
+DECODER_SCRIPT = """
+import json, sys, time
+from w2s_utils.backbone import load_backbone, load_tokenizer
+from w2s_utils.models import get_model
+spec = get_model(sys.argv[1])
+start = time.perf_counter()
+load_tokenizer(spec), load_backbone(spec)
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_kib": int(next(
+    l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))}))
+"""
+
+
+def bench_decoder_load(model: str = "gemma3-270m", pythonpath: str | None = None) -> dict:
+    """A packaged GGUF decoder's tokenizer and backbone, loaded twice on a new cache, each
+    in a process of its own: the first load builds whatever the model cache keeps, the
+    second is what every later run (a seed, a method) pays."""
+    env = {**os.environ, "W2S_HOME": str(HERE.parent),
+           **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    loads = []
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-decoder-") as folder:
+        env["W2S_CACHE_DIR"] = folder
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", DECODER_SCRIPT, model],
+                                 capture_output=True, text=True, check=True, env=env,
+                                 cwd=pythonpath or HERE.parent)
+            loads.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"model": model, "decoder_first_load_s": loads[0]["seconds"],
+            "decoder_load_s": loads[1]["seconds"],
+            "decoder_first_load_peak_gb": loads[0]["peak_kib"] / 2**20,
+            "decoder_load_peak_gb": loads[1]["peak_kib"] / 2**20}
+
+
+SANDBOX_SCRIPT = '''
+import json, time
+from w2s_utils.experiment import Experiment
+from w2s_utils.learner import Learner
+from w2s_utils.research.sandbox import CodeError, run_code
+from w2s_utils.splits import SplitSizes
+from w2s_utils.stages import experiment_splits, weak_labels
+exp = Experiment(task="synthetic-sentiment", weak_model="tfidf-logreg", strong_model="static64",
+                 sizes=SplitSizes(weak_train=200, pool=300, val=100, test=200, holdout=200))
+splits = experiment_splits(exp).without_labels()
+learner = Learner(exp.strong_model, exp.regime, splits, exp.train_config, progress=False)
+features = {s: learner.inputs[s].x.numpy() for s in learner.inputs}
+weak = weak_labels(exp)["probs"]
+idea = """
+from w2s_utils.methods.base import Method
+class Idea(Method):
+    name = "fails_at_once"
+    def targets(self, ctx):
+        raise ValueError("the idea fails at once")
+"""
+seconds = []
+for _ in range(3):
+    start = time.perf_counter()
+    try:
+        run_code(idea, {}, exp, splits, features, weak)
+    except CodeError:
+        pass
+    seconds.append(time.perf_counter() - start)
+print(json.dumps(seconds))
+'''
+
+
+def bench_sandbox(pythonpath: str | None = None) -> dict:
+    """What a code idea pays before it trains: three ideas that fail at once, run in the
+    sandbox from one fresh agent process (the first also finds the runtime's mounts)."""
+    env = {**os.environ, "W2S_HOME": str(HERE.parent),
+           **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-sandbox-") as folder:
+        env["W2S_CACHE_DIR"] = folder
+        out = subprocess.run([sys.executable, "-c", SANDBOX_SCRIPT], capture_output=True,
+                             text=True, check=True, env=env, cwd=pythonpath or HERE.parent)
+    seconds = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"sandbox_first_idea_s": seconds[0], "sandbox_idea_s": float(np.median(seconds[1:]))}
+
+
 # --------------------------------------------------------------------------- server
 
 SERVER_SCRIPT = """
@@ -591,6 +669,7 @@ SECTIONS = {"training": bench_training, "training_device": bench_training_device
             "embedding": bench_embedding, "embedding_models": bench_embedding_models,
             "embedding_long": bench_embedding_long,
             "notebooks_smoke": lambda: bench_notebooks("smoke"), "memory": bench_memory,
+            "decoder_load": bench_decoder_load, "sandbox": bench_sandbox,
             "server": bench_server, "notebooks_default": lambda: bench_notebooks("default")}
 SLOW = {"notebooks_default"}  # ~30 minutes: only with --default or --only
 

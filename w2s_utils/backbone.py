@@ -40,9 +40,7 @@ def load_tokenizer(spec: ModelSpec):
 
     if spec.kind == "onnx":
         return AutoTokenizer.from_pretrained(MINILM_TOKENIZER.verified_path().parent)
-    folder, gguf = model_folder(spec)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf) if gguf else \
-        AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(model_folder(spec))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
@@ -59,10 +57,9 @@ def load_backbone(spec: ModelSpec) -> Backbone:
             f"model {spec.name!r} cannot be fine-tuned here; use the linear_probe regime or "
             f"one of {[n for n in MODELS if get_model(n).finetunable]}"
         )
-    folder, gguf = model_folder(spec)
-    kwargs = {"gguf_file": gguf} if gguf else {}
-    config = AutoConfig.from_pretrained(folder, **kwargs)
-    trunk = AutoModel.from_pretrained(folder, **kwargs)
+    folder = model_folder(spec)
+    config = AutoConfig.from_pretrained(folder)
+    trunk = AutoModel.from_pretrained(folder)
     pooling = spec.pooling if not spec.hf_path else _guess_pooling(config)
     return Backbone(trunk, pooling)
 

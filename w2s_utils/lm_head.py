@@ -98,12 +98,11 @@ def load_scorer(spec, tokenizer, prompt: LMPrompt) -> ChoiceScorer:
 
 
     hf_logging.disable_progress_bar()
-    folder, gguf = model_folder(spec)
-    kwargs = {"gguf_file": gguf} if gguf else {}
-    if not _is_causal_lm(spec, AutoConfig.from_pretrained(folder, **kwargs)):
+    folder = model_folder(spec)
+    if not _is_causal_lm(spec, AutoConfig.from_pretrained(folder)):
         raise ValueError(f"model {spec.name!r} has no causal language-model head, so it "
                          "cannot be scored by answer tokens (head='lm', weak_regime='zero_shot')")
-    lm = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    lm = AutoModelForCausalLM.from_pretrained(folder)
     return ChoiceScorer(lm, choice_token_ids(tokenizer, prompt.choices))
 
 

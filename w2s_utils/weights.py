@@ -82,20 +82,25 @@ def _check_sha256(path: Path, expected: str, fix: str) -> None:
         )
 
 
-def model_folder(spec: ModelSpec) -> tuple[Path, str | None]:
-    """The folder transformers loads, and the GGUF file name inside it if any."""
+def model_folder(spec: ModelSpec) -> Path:
+    """The folder transformers loads (a GGUF model's dequantised copy, see gguf_folder)."""
     if spec.hf_path:
-        return Path(spec.hf_path), None
+        return Path(spec.hf_path)
     if spec.name == "minilm-l6":
-        return spec.files[0].verified_path().parent, None
+        return spec.files[0].verified_path().parent
     if spec.name == "smollm2-135m":
-        path = spec.files[0].verified_path()
-        return path.parent, path.name
+        return _dequantized(spec, spec.files[0].verified_path(), spec.files[0].sha256)
     if spec.assemble == "zip":
-        return _assembled_zip(spec), None
+        return _assembled_zip(spec)
     if spec.assemble == "concat":
-        return _assembled_gguf(spec)
+        return _dequantized(spec, _assembled_gguf(spec), spec.options["weights_sha256"])
     raise ValueError(f"model {spec.name!r} has no transformers folder")
+
+
+def _dequantized(spec: ModelSpec, gguf: Path, sha256: str) -> Path:
+    from .gguf_folder import dequantized_folder  # imports transformers
+
+    return dequantized_folder(gguf, sha256, cache_dir() / "models" / spec.name)
 
 
 def _assembled_zip(spec: ModelSpec) -> Path:
@@ -121,7 +126,7 @@ def _assembled_zip(spec: ModelSpec) -> Path:
     return weights.parent
 
 
-def _assembled_gguf(spec: ModelSpec) -> tuple[Path, str]:
+def _assembled_gguf(spec: ModelSpec) -> Path:
     target = cache_dir() / "models" / spec.name / f"{spec.name}.gguf"
     parts = [f.verified_path() for f in spec.files]
     if not target.exists():
@@ -132,7 +137,7 @@ def _assembled_gguf(spec: ModelSpec) -> tuple[Path, str]:
                 out.write(part.read_bytes())
         staging.rename(target)
     _check_sha256(target, spec.options["weights_sha256"], f"delete {target} to rebuild it")
-    return target.parent, target.name
+    return target
 
 
 def _remove(path: Path) -> None:

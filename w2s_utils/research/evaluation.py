@@ -54,7 +54,7 @@ class ServerSettings:
 
 
 class _BudgetExhausted(Exception):
-    pass
+    """Rolls a submission's write back; the message is the 429's (None: the stock one)."""
 
 
 class Evaluation:
@@ -83,13 +83,6 @@ class Evaluation:
         with self.writing, Session(self.engine) as session, session.begin():
             queries.count_rejection(session, key.agent)
         raise error
-
-    def over_budget(self, key: KeyInfo) -> None:
-        """429 once the agent's reported CPU or dollars pass its budget (``ledger``)."""
-        with self.engine.connect() as connection:
-            spent = ledger.over_budget(connection, key.agent)
-        if spent:
-            self.reject(key, HTTPException(429, spent))
 
     def admit(self, key: KeyInfo, split: str, body: PredictionsIn) -> ScoredPredictions:
         """Rate limit, then validate and score; both failures count as rejected."""
@@ -121,7 +114,6 @@ class Evaluation:
     def submit(self, key: KeyInfo, body: SubmissionIn) -> Score:
         """Score ``test`` predictions and release them through the agent's ladder."""
         config = config_json(body.config)
-        self.over_budget(key)
         scored = self.admit(key, FEEDBACK, body)
         probed = self.probing(key, scored, self.rules.probe_count)
         try:
@@ -132,6 +124,9 @@ class Evaluation:
                                               {"agent": key.agent}).first()
                 if consumed is None:
                     raise _BudgetExhausted
+                # CPU and dollar budgets (``ledger``), read in the same transaction.
+                if spent := ledger.over_budget(connection, key.agent):
+                    raise _BudgetExhausted(spent)
                 left, best, agent_flags = consumed
                 released, new_best = self.scorer.climb(scored, best)
                 if new_best:
@@ -148,7 +143,7 @@ class Evaluation:
                 row["id"] = connection.execute(queries.INSERT_SUBMISSION,
                                                row).inserted_primary_key[0]
                 queries.update_idea(connection, row)
-                ledger.record_seed(connection, key.agent, body.idea, config,
+                ledger.record_seed(connection, key.agent, body.idea, body.config,
                                    self.data.experiment.seed)
                 response = self.score_of(row, left)  # built before the commit
         except (_BudgetExhausted, IntegrityError) as error:
@@ -158,8 +153,9 @@ class Evaluation:
                 return self.score_of(*done)
             if isinstance(error, IntegrityError):
                 raise
-            self.reject(key, HTTPException(429, f"submission budget of agent {key.agent!r} "
-                                                "exhausted"))
+            self.reject(key, HTTPException(429, error.args[0] if error.args else
+                                           f"submission budget of agent {key.agent!r} "
+                                           "exhausted"))
         self.history.add(key.agent, FEEDBACK, scored.hard)
         return response
 

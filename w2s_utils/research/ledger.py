@@ -27,11 +27,10 @@ are the agent's word, while the transfer re-runs train every seed themselves.
 
 from __future__ import annotations
 
-import json
 import math
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import Float, Integer, String, UniqueConstraint, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -89,6 +88,11 @@ class SeedRow(Base):
 
 
 TABLES = [CostRow.__table__, CostBudget.__table__, SeedRow.__table__]
+
+# Run by every submission, so built once (see queries.py): is there a budget, and the seed.
+_HAS_BUDGET = select(CostBudget.agent).where(CostBudget.agent == bindparam("agent"))
+_INSERT_SEED = {"sqlite": sqlite.insert(SeedRow).on_conflict_do_nothing(),
+                "postgresql": postgresql.insert(SeedRow).on_conflict_do_nothing()}
 
 
 def _insert(connection: Connection, table):
@@ -166,7 +170,7 @@ def check(totals: dict) -> None:
 
 def over_budget(connection: Connection, agent: str) -> str | None:
     """Why ``agent`` may not spend more, or None (one indexed read when it has no budget)."""
-    if connection.execute(select(CostBudget.agent).where(CostBudget.agent == agent)).first():
+    if connection.execute(_HAS_BUDGET, {"agent": agent}).first():
         try:
             check(agent_totals(connection, agent))
         except BudgetExceeded as error:
@@ -174,14 +178,14 @@ def over_budget(connection: Connection, agent: str) -> str | None:
     return None
 
 
-def record_seed(connection: Connection, agent: str, idea: str, config: str,
+def record_seed(connection: Connection, agent: str, idea: str, config: dict,
                 default_seed: int) -> None:
     """Remember the training seed a submission declares (``config["train_seed"]``)."""
-    seed = json.loads(config).get("train_seed", default_seed)
+    seed = config.get("train_seed", default_seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
         return  # not a seed: it counts for nothing
-    connection.execute(_insert(connection, SeedRow).values(agent=agent, idea=idea, seed=seed)
-                       .on_conflict_do_nothing())
+    connection.execute(_INSERT_SEED[connection.dialect.name],
+                       {"agent": agent, "idea": idea, "seed": seed})
 
 
 def per_idea(connection: Connection) -> dict[tuple[str, str], dict]:
