@@ -412,13 +412,16 @@ def test_prediction_history_sees_other_writers_and_the_whole_history(tmp_path):
     assert len(mine.rows("a", "test", 2)) == 70  # its own at once, the other's once written
     mine.add("a", "test", rows[3])
     other.add("a", "test", rows[4])
+    other.flush()
+    mine.flush()  # takes the other's row in its write transaction, then reads past both
+    other.add("a", "test", rows[5])
     other.close()
     history = mine.rows("a", "test", 2)
-    assert len(history) == 72 and (np.unpackbits(history[-1])[:16] == rows[4]).all()
+    assert len(history) == 73 and (np.unpackbits(history[-1])[:16] == rows[5]).all()
     assert len(mine.rows("a", "holdout", 2)) == 1 and len(mine.rows("b", "test", 2)) == 1
     mine.close()
     restarted = PredictionHistory(make_engine(url))
-    assert len(restarted.rows("a", "test", 2)) == 72  # all of it survives a restart
+    assert len(restarted.rows("a", "test", 2)) == 73  # all of it survives a restart
     restarted.close()
 
 

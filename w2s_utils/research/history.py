@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from . import detectors
-from .queries import HISTORY_NEWER, INSERT_PACKED
+from .queries import HISTORY_NEWER, HISTORY_TOP, INSERT_PACKED
 
 
 class PredictionHistory:
@@ -23,7 +23,9 @@ class PredictionHistory:
     Rows of other processes are read from the file, only those with a higher id than
     any seen: SQLite assigns ids under its write lock, in commit order, so the cache
     stays exact (a database that commits out of id order could hide a row that raced
-    another commit).
+    another commit). A flush reads the other processes' new rows inside its own write
+    transaction and then moves past every id written so far, its own included, so
+    the next read does not walk this process's rows again.
     """
 
     def __init__(self, engine, flush_s: float = 0.25):
@@ -42,9 +44,17 @@ class PredictionHistory:
         with self._lock:
             newest, _ = self._rows.get((agent, split), (0, None))
         with self.engine.connect() as connection:
-            fetched = connection.execute(HISTORY_NEWER, {
-                "agent": agent, "split": split, "newest": newest,
-                "writer": self.writer}).all()
+            fetched = self._newer(connection, agent, split, newest)
+        return self._merge(agent, split, width, fetched)
+
+    def _newer(self, connection, agent: str, split: str, newest: int) -> list:
+        return connection.execute(HISTORY_NEWER, {"agent": agent, "split": split,
+                                                  "newest": newest,
+                                                  "writer": self.writer}).all()
+
+    def _merge(self, agent: str, split: str, width: int, fetched: list,
+               top: int = 0) -> np.ndarray:
+        """Add the other processes' ``fetched`` rows; the cache then starts past ``top``."""
         with self._lock:
             newest, rows = self._rows.get((agent, split), (0, np.zeros((0, width), np.uint8)))
             fresh = [hard for i, hard in fetched if i > newest and len(hard) == width]
@@ -53,7 +63,7 @@ class PredictionHistory:
                                        .reshape(len(fresh), width)])
             if fetched:
                 newest = max(newest, fetched[-1][0])
-            self._rows[(agent, split)] = (newest, rows)
+            self._rows[(agent, split)] = (max(newest, top), rows)
         return rows
 
     def add(self, agent: str, split: str, hard: np.ndarray) -> None:
@@ -71,9 +81,20 @@ class PredictionHistory:
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
-        if batch:
-            with self.engine.begin() as connection:
-                connection.execute(INSERT_PACKED, batch)
+        if not batch:
+            return
+        with self._lock:
+            start = {(row["agent"], row["split"]): self._rows[(row["agent"], row["split"])]
+                     for row in batch}
+        with self.engine.begin() as connection:
+            connection.execute(INSERT_PACKED, batch)
+            # Under the write lock every lower id is committed: take the others' rows of
+            # these agents now, and once ours are committed start past all of them.
+            top = connection.execute(HISTORY_TOP).scalar() or 0
+            others = {key: self._newer(connection, *key, newest)
+                      for key, (newest, _) in start.items()}
+        for (agent, split), fetched in others.items():
+            self._merge(agent, split, start[(agent, split)][1].shape[1], fetched, top)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_s):
