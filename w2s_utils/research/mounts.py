@@ -91,12 +91,12 @@ def _installed_tops(distribution: metadata.Distribution,
     key = (distribution.metadata["Name"], str(distribution.locate_file("")), sites)
     if key in _TOPS:
         return _TOPS[key]
-    firsts = {file.parts[0] if file.parts[0] != ".." else str(file): file
+    # A file's first part names its top entry; a path that climbs out ("../bin") is kept.
+    firsts = {file.parts[0] if file.parts[0] != ".." else str(file)
               for file in distribution.files or () if file.parts}
     tops = set()
-    for first, file in firsts.items():
-        located = distribution.locate_file(file if first == str(file) else first)
-        top = _top_entry(Path(located).resolve(), list(sites))
+    for first in firsts:
+        top = _top_entry(Path(distribution.locate_file(first)).resolve(), list(sites))
         if top is not None and top.exists():
             tops.add(top)
     _TOPS[key] = frozenset(tops)
