@@ -2,7 +2,7 @@
 
     python benchmarks/compare.py d39cba0 --section server --rounds 3
     python benchmarks/compare.py 65cc35e --section embedding_long --rounds 3
-    python benchmarks/compare.py main --section training --after-options '{"fused_adamw": true}'
+    python benchmarks/compare.py main --section training --after-options '{"dtype": "bf16"}'
 
 The older revision is checked out into a temporary git worktree; the section's own
 subprocess (the code being measured) imports the package from there, while the

@@ -1,11 +1,12 @@
-"""Accuracy parity of a training precision against fp32: `python benchmarks/precision.py`.
+"""Accuracy parity of a training speed-up against its reference:
+`python benchmarks/precision.py --variant bf16` (or fp16, fused-adamw).
 
 A small but real fine-tuning run (tweets, static64 weak probe → MiniLM-L6 fine-tuned,
-1 epoch on a 500-text pool) per seed, in fp32 and in ``--dtype`` (bf16 autocast by
-default), paired by seed: the same splits, initial weights and data order, so the
-per-seed difference in test accuracy is the precision's effect plus its own noise.
+1 epoch on a 500-text pool) per seed, with the reference settings and with the
+variant's, paired by seed: the same splits, initial weights and data order, so the
+per-seed difference in test accuracy is the variant's effect plus its own noise.
 Student (weak labels) and ceiling (ground truth) both, scored on test. Appends to
-``benchmarks/precision.json``; ``markdown`` gives the table for ``RESULTS.md``.
+``benchmarks/precision.json``; ``markdown`` gives the tables for ``RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -29,20 +30,29 @@ HERE = Path(__file__).resolve().parent
 SIZES = {"weak_train": 500, "pool": 500, "val": 100, "test": 1000, "holdout": 2}
 CONFIG = TrainConfig(epochs=1, batch_size=32, lr=5e-5, max_length=64, selection="final",
                      device="cpu")
+# variant: (what it is, the reference's settings, the variant's settings)
+VARIANTS = {
+    "bf16": ("bf16 autocast", {"dtype": "fp32"}, {"dtype": "bf16"}),
+    "fp16": ("fp16 autocast", {"dtype": "fp32"}, {"dtype": "fp16"}),
+    "fused-adamw": ("fused AdamW (fp32)", {"fused_adamw": False}, {"fused_adamw": True}),
+}
 
 
 def accuracy(labels, probs) -> float:
     return float(((np.asarray(probs) > 0.5) == labels).mean())
 
 
-def study(seeds: int, dtype: str, path: Path) -> dict:
-    """Per seed: ceiling (pool ground truth) and naive student (weak soft labels), each in
-    fp32 and in ``dtype`` from the same initial weights; only the test split is scored.
-    The record is rewritten after every seed, so a cut-short run keeps what it finished."""
+def study(seeds: int, variant: str, path: Path) -> dict:
+    """Per seed: ceiling (pool ground truth) and naive student (weak soft labels), each
+    with the reference's and the variant's settings from the same initial weights; only
+    the test split is scored. The record is rewritten after every seed, so a cut-short
+    run keeps what it finished."""
     spec = get_model("minilm-l6")
     tokenizer = load_tokenizer(spec)
-    record = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "dtype": dtype, "sizes": SIZES,
-              "config": CONFIG.model_dump(), "runs": []}
+    what, reference, changed = VARIANTS[variant]
+    record = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "variant": variant, "what": what,
+              "sizes": SIZES, "config": CONFIG.model_dump(), "reference": reference,
+              "changed": changed, "runs": []}
     history = json.loads(path.read_text()) if path.exists() else []
     for seed in range(seeds):
         exp = Experiment(regime="finetune", sizes=SIZES, finetune=CONFIG).replicate(seed)
@@ -51,9 +61,9 @@ def study(seeds: int, dtype: str, path: Path) -> dict:
         pool = TextInputs(splits["pool"].texts, tokenizer, CONFIG.max_length)
         test = TextInputs(splits["test"].texts, tokenizer, CONFIG.max_length)
         labels = splits["test"].labels
-        for precision in ("fp32", dtype):
-            config = CONFIG.model_copy(update={"dtype": precision})
-            row = {"seed": seed, "dtype": precision, "seconds": 0.0}
+        for arm, settings in (("reference", reference), ("variant", changed)):
+            config = CONFIG.model_copy(update=settings)
+            row = {"seed": seed, "arm": arm, "seconds": 0.0}
             for who, targets in (("ceiling", splits["pool"].labels), ("student", weak["pool"])):
                 model = Classifier(without_dropout(load_backbone(spec)))
                 result = train(model, pool, targets, config, seed=seed, progress=False)
@@ -61,54 +71,62 @@ def study(seeds: int, dtype: str, path: Path) -> dict:
                 row[f"{who}_acc"] = accuracy(labels, result.predict(test))
             record["runs"].append(row)
             print(row, flush=True)
-        record.update(summary(record["runs"], dtype))
+        record.update(summary(record["runs"]))
         path.write_text(json.dumps([*history, record], indent=1) + "\n")
     return record
 
 
-def summary(rows: list[dict], dtype: str) -> dict:
-    by = {(r["seed"], r["dtype"]): r for r in rows}
-    seeds = sorted({r["seed"] for r in rows if (r["seed"], dtype) in by})
+def summary(rows: list[dict]) -> dict:
+    by = {(r["seed"], r["arm"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows if (r["seed"], "variant") in by})
     out = {}
     for key in ("student_acc", "ceiling_acc"):
-        base = [by[s, "fp32"][key] for s in seeds]
-        other = [by[s, dtype][key] for s in seeds]
+        base = [by[s, "reference"][key] for s in seeds]
+        other = [by[s, "variant"][key] for s in seeds]
         diff = np.subtract(other, base)
         mean, half, n = mean_ci(diff)
-        out[key] = {"fp32": mean_ci(base)[:2], dtype: mean_ci(other)[:2],
+        out[key] = {"reference": mean_ci(base)[:2], "variant": mean_ci(other)[:2],
                     "diff_mean": mean, "diff_ci95": half, "seeds": n, **paired_test(diff)}
-    out["time_ratio"] = float(np.median([by[s, dtype]["seconds"] / by[s, "fp32"]["seconds"]
-                                         for s in seeds]))
+    out["time_ratio"] = float(np.median([by[s, "variant"]["seconds"]
+                                         / by[s, "reference"]["seconds"] for s in seeds]))
     return out
 
 
 def markdown(path: Path = HERE / "precision.json") -> list[str]:
-    """The newest study, as lines for ``RESULTS.md``."""
+    """The newest study of each variant, as lines for ``RESULTS.md``."""
     if not path.exists():
         return []
-    r = json.loads(path.read_text())[-1]
-    dtype = r["dtype"]
-    lines = ["", f"## Precision parity (`benchmarks/precision.py`, {r['date']})", "",
-             f"Fine-tuned MiniLM-L6 (static64 weak, tweets, pool {r['sizes']['pool']}, "
-             f"test {r['sizes']['test']}, 1 epoch), fp32 vs {dtype} autocast, paired by seed; "
-             f"{dtype} took {r['time_ratio']:.2f}× the fp32 wall time (median of per-seed ratios, "
-             "on a loaded shared machine: speed is `run.py`'s to measure).",
-             "", f"| model | fp32 acc | {dtype} acc | {dtype} − fp32 (95% CI) | seeds | "
-             "p (t) | p (sign-flip) |", "|---|---|---|---|---|---|---|"]
-    for key, name in (("student_acc", "student"), ("ceiling_acc", "ceiling")):
-        s = r[key]
-        lines.append(f"| {name} | {s['fp32'][0]:.4f} | {s[dtype][0]:.4f} | "
-                     f"{s['diff_mean']:+.4f} ± {s['diff_ci95']:.4f} | {s['seeds']} | "
-                     f"{s['p_t']:.2f} | {s['p_signflip']:.2f} |")
+    newest = {r["variant"]: r for r in json.loads(path.read_text())}
+    lines = ["", "## Accuracy parity of speed-ups (`benchmarks/precision.py`)", "",
+             "Fine-tuned MiniLM-L6 (static64 weak, tweets, 1 epoch), the reference settings "
+             "vs the variant's, paired by seed. Wall-time ratios come from a shared machine: "
+             "speed is `run.py`'s to measure.", "",
+             "| variant (vs reference) | model | reference acc | variant acc | "
+             "variant − reference (95% CI) | seeds | p (t) | p (sign-flip) | time ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in newest.values():
+        label = (f"{r['what']} vs {_settings(r['reference'])}, pool {r['sizes']['pool']}, "
+                 f"test {r['sizes']['test']}, {r['date'][:10]}")
+        for key, name in (("student_acc", "student"), ("ceiling_acc", "ceiling")):
+            s = r[key]
+            lines.append(f"| {label} | {name} | {s['reference'][0]:.4f} | "
+                         f"{s['variant'][0]:.4f} | {s['diff_mean']:+.4f} ± {s['diff_ci95']:.4f} "
+                         f"| {s['seeds']} | {s['p_t']:.2f} | {s['p_signflip']:.2f} | "
+                         f"{r['time_ratio']:.2f}× |")
+            label = ""
     return lines
+
+
+def _settings(settings: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp16"])
+    parser.add_argument("--variant", default="bf16", choices=sorted(VARIANTS))
     args = parser.parse_args(argv)
-    study(args.seeds, args.dtype, HERE / "precision.json")
+    study(args.seeds, args.variant, HERE / "precision.json")
     print("\n".join(markdown()))
     return 0
 

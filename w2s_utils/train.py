@@ -63,8 +63,10 @@ class TrainConfig(BaseModel):
     dtype: DType = Field("fp32", description="forward-pass precision: fp32, or mixed bf16/fp16")
     gradient_checkpointing: bool = Field(False, description="recompute activations: less "
                                          "memory for long inputs or big models")
-    fused_adamw: bool = Field(False, description="adamw: one fused kernel per step (the "
-                              "optimiser ~3x faster on a CPU); results differ in the last bits")
+    fused_adamw: bool = Field(True, description="adamw: one fused kernel per step (~7x "
+                              "faster than torch's per-tensor loop on a CPU; the same test "
+                              "accuracy on 8 of 8 seeds, benchmarks/precision.json); False: "
+                              "the loop, bit-for-bit as before 2026-12-02")
 
 
 # A probe is convex: solved to convergence with a fixed L2 (``weight_decay`` · |w|²/2 on
@@ -176,7 +178,7 @@ def train(
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
-    # fused=None: torch's default (a per-tensor loop on the CPU, bit-for-bit as before).
+    # fused=None: torch's default, a per-tensor loop on the CPU.
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=config.fused_adamw or None)
     schedule = get_cosine_schedule_with_warmup(
