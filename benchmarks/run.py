@@ -180,7 +180,7 @@ import json, sys
 import numpy as np
 from w2s_utils.backbone import load_backbone, load_tokenizer
 from w2s_utils.models import get_model
-from w2s_utils.tasks import make_splits
+from w2s_utils.splits import make_splits
 from w2s_utils.classifier import Classifier, TextInputs, without_dropout
 from w2s_utils.train import TrainConfig, train
 n, options = int(sys.argv[1]), json.loads(sys.argv[2])
