@@ -72,7 +72,10 @@ def main(argv=None) -> int:
                 print(f"round {round_} {label}: "
                       + ", ".join(f"{k}={runs[label][-1][k]:.1f}" for k in KEYS[args.section]),
                       flush=True)
-    record = {"section": args.section, "before_revision": args.revision, "label": args.label,
+    revision = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short",
+                               args.revision], capture_output=True, text=True).stdout.strip()
+    record = {"section": args.section, "before_revision": revision or args.revision,
+              "label": args.label,
               **({"options_of_after": args.after_options} if args.after_options else {}),
               "rounds": args.rounds, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               **{f"{label}_{key}": float(np.median([r[key] for r in runs[label]]))
