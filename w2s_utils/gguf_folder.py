@@ -6,7 +6,7 @@ backbone per seed. The folder holds the same float32 weights, config and tokeniz
 it loads in seconds at a third of the memory and gives bit-identical outputs
 (``tests/test_models.py``). The folder name carries the GGUF's sha256 and the
 transformers version that dequantised it, so a new file or a new converter rebuilds it.
-The conversion runs in a process of its own: its ~3 GB peak is returned to the system
+The conversion runs in a process of its own: its 3.3 GB peak is returned to the system
 when it ends, instead of staying with the kernel or test process that asked for it.
 """
 
