@@ -4,6 +4,11 @@ server (real uvicorn on 127.0.0.1, a free port), bounded in time.
 Every check is on, with one setting: ``positive_data_acceptance`` also accepts 422. The
 schema cannot say that a submission must list exactly the split's ids, so a schema-valid
 body with other ids is refused with 422, as declared.
+
+One worker: schemathesis's workers are threads, and CPython 3.11's ``ast.parse`` (which
+hypothesis calls to describe filters) keeps its recursion counter per interpreter, so
+two threads parsing at once can fail with "AST constructor recursion depth mismatch"
+(python/cpython#106905), a crash of the tool, not a finding about the server.
 """
 
 import shutil
@@ -40,7 +45,7 @@ def test_schemathesis_finds_no_contract_failure(tmp_path):
         run = subprocess.run(
             [cli, "--config-file", str(tmp_path / "schemathesis.toml"), "run",
              f"{server.base_url}/openapi.json", "--header", f"Authorization: Bearer {key}",
-             "--checks", "all", "--max-examples", "8", "--seed", "1", "--workers", "2",
+             "--checks", "all", "--max-examples", "8", "--seed", "1", "--workers", "1",
              "--max-time", "45", "--no-color", "--report-dir", str(tmp_path / "report")],
             capture_output=True, text=True, timeout=180, cwd=tmp_path)
     summary = run.stdout[-6000:]
