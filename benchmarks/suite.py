@@ -9,8 +9,10 @@ Runs pytest under this interpreter while reading the resident memory of pytest a
 process below it from /proc twice a second (Linux), then stores the figures under the
 label in benchmarks/suite.json and prints them. Loaded into that pytest (``-p suite``),
 this module also counts each test's CPU seconds (pytest's and its finished children's):
-unlike wall time, they hardly change when other work shares the machine. The load average
-at start and end is stored too.
+unlike wall time, they hardly change when other work shares the machine. It also names
+the tests that raised their pytest process's peak RSS (``rss_raisers_mb``: by how much,
+and the peak after), so a process over budget points at its test. The load average at
+start and end is stored too.
 """
 
 from __future__ import annotations
@@ -42,22 +44,32 @@ def _cpu_seconds() -> float:
                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 _cpu_by_test: dict[str, float] = {}
+_rss_raised_by_test: dict[str, list[float]] = {}
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item):
-    """Plugin hook (``-p suite``): the CPU seconds of each test, setup to teardown."""
-    start = _cpu_seconds()
+    """Plugin hook (``-p suite``, in pytest and in each xdist worker): the CPU seconds of
+    each test, setup to teardown, and how far it raised its process's peak RSS."""
+    start, peak = _cpu_seconds(), _max_rss_mb()
     try:
         return (yield)
     finally:
         _cpu_by_test[item.nodeid] = _cpu_seconds() - start
+        if (raised := _max_rss_mb() - peak) >= 1:
+            _rss_raised_by_test[item.nodeid] = [round(raised), round(_max_rss_mb())]
 
 
 def pytest_sessionfinish(session):
+    """Each process writes a file of its own (workers and the controller finish apart)."""
     if path := os.environ.get(CPU_FILE_ENV):
-        Path(path).write_text(json.dumps(_cpu_by_test))
+        Path(f"{path}.{os.getpid()}").write_text(json.dumps(
+            {"cpu": _cpu_by_test, "rss_raised": _rss_raised_by_test}))
 
 
 def _children() -> dict[int, list[int]]:
@@ -133,6 +145,8 @@ def measure(pytest_args: list[str]) -> dict:
                                           os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "pytest", "-q", "--durations=0", "--durations-min=0.5",
                "-p", "no:cacheprovider", "-p", "suite", *pytest_args]
+    for stale in cpu_file.parent.glob(cpu_file.name + ".*"):
+        stale.unlink()  # left by an interrupted run
     load_before = os.getloadavg()
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -155,8 +169,12 @@ def measure(pytest_args: list[str]) -> dict:
     summary = next((m.group(1) for line in reversed(output)
                     if (m := SUMMARY.search(line))), "no summary")
     slowest = sorted(per_test.items(), key=lambda item: -item[1])[:10]
-    cpu = json.loads(cpu_file.read_text()) if cpu_file.exists() else {}
-    cpu_file.unlink(missing_ok=True)
+    cpu, rss_raised = {}, {}
+    for part in cpu_file.parent.glob(cpu_file.name + ".*"):
+        found = json.loads(part.read_text())
+        cpu.update(found["cpu"])
+        rss_raised.update(found["rss_raised"])
+        part.unlink()
     cpu_heaviest = sorted(cpu.items(), key=lambda item: -item[1])[:10]
     processes = sorted(sampler.peaks.values(), reverse=True)[:8]
     return {
@@ -168,6 +186,7 @@ def measure(pytest_args: list[str]) -> dict:
         "cpu_s": round(sum(cpu.values()), 1),
         "cpu_heaviest_tests_s": {name: round(s, 1) for name, s in cpu_heaviest},
         "peak_process_rss_mb": round(processes[0][0]) if processes else None,
+        "rss_raisers_mb": dict(sorted(rss_raised.items(), key=lambda item: -item[1][1])[:10]),
         "largest_processes_mb": [[round(rss), command] for rss, command in processes],
         "peak_tree_rss_mb": round(sampler.tree_peak_mb),
     }

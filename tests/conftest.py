@@ -9,6 +9,21 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _share_the_cores_among_workers() -> None:
+    """Under ``pytest -n N`` each worker (and the kernels and children it starts) gets its
+    share of the cores for torch's OpenMP threads, as ``sweep`` does for its workers: two
+    workers each with a pool the size of the machine oversubscribe a 2-core CPU, and the
+    suite took 13m11s instead of 10m52s (403 tests, one pair of runs on a quiet machine)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, share)
+
+
+_share_the_cores_among_workers()  # before any test module imports torch
+
+
 def pytest_collection_modifyitems(items):
     """Fast tests first, slow ones last (`make test` runs both; `-m "not slow"` the first)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
