@@ -32,13 +32,14 @@ import run  # noqa: E402  (the sections live in benchmarks/run.py)
 # Sections whose measured code runs in a subprocess, so PYTHONPATH can swap it.
 SECTIONS = {"server": run.bench_server, "embedding_long": run.bench_embedding_long,
             "training": run.bench_training_loop, "decoder_load": run.bench_decoder_load,
-            "sandbox": run.bench_sandbox}
+            "sandbox": run.bench_sandbox, "embedding_cold": run.bench_embedding_cold}
 KEYS = {"server": ("server_submissions_per_s", "server_p50_ms", "server_p99_ms",
                    "server_cpu_ms_per_submission"),
         "embedding_long": ("long_texts_per_s",), "training": ("train_examples_per_s",),
         "decoder_load": ("decoder_first_load_s", "decoder_load_s", "decoder_first_load_peak_gb",
                          "decoder_load_peak_gb"),
-        "sandbox": ("sandbox_first_idea_s", "sandbox_idea_s")}
+        "sandbox": ("sandbox_first_idea_s", "sandbox_idea_s"),
+        "embedding_cold": ("minilm-l6_cold_texts_per_s", "mpnet-base_cold_texts_per_s")}
 
 
 @contextmanager

@@ -260,11 +260,16 @@ def bench_training_device(n: int = 512) -> dict:
 
 
 def bench_embedding(n: int = 256) -> dict:
+    """Cold (new cache, model not loaded) and warm texts/s per ladder model, in this
+    process. transformers' import of its model code is timed apart, as in
+    ``bench_embedding_cold``: it is paid once per process, by the first torch model."""
     from w2s_utils.embedding import embed
     from w2s_utils.models import LADDER
 
     texts, _ = _training_data(n)
-    out = {}
+    start = time.perf_counter()
+    import transformers.modeling_utils  # noqa: F401
+    out = {"transformers_import_s": time.perf_counter() - start}
     with fresh_cache():
         for model in LADDER:
             start = time.perf_counter()
@@ -276,6 +281,41 @@ def bench_embedding(n: int = 256) -> dict:
             out[model] = {"texts": n, "cold_s": cold, "warm_s": warm,
                           "cold_texts_per_s": n / cold, "warm_over_cold": warm / cold}
     return out
+
+
+COLD_SCRIPT = """
+import json, sys, time
+start = time.perf_counter()
+import transformers.modeling_utils  # the library's once-per-process import, timed apart
+out = {"transformers_import_s": time.perf_counter() - start}
+from w2s_utils.embedding import embed
+texts, models = json.load(open(sys.argv[1])), sys.argv[2].split(",")
+for model in models:
+    start = time.perf_counter()
+    embed(model, texts, progress=False)
+    out[f"{model}_cold_texts_per_s"] = len(texts) / (time.perf_counter() - start)
+print(json.dumps(out))
+"""
+
+
+def bench_embedding_cold(n: int = 256, models: tuple[str, ...] = ("minilm-l6", "mpnet-base"),
+                         pythonpath: str | None = None) -> dict:
+    """Texts/s of a first ``embed`` call (model load included) on ``n`` tweets, in a
+    process of its own with a new cache (``pythonpath``: another checkout's code): the
+    ``embedding`` section's cold figures, where ``compare.py`` can swap the code. Like
+    torch's, transformers' import of its model code (~1.8 s, once per process) is timed
+    apart, or it would land on whichever model happens to load first."""
+    texts, _ = _training_data(n)
+    env = {**os.environ, "W2S_HOME": str(HERE.parent),
+           **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-cold-") as folder:
+        data = Path(folder) / "texts.json"
+        data.write_text(json.dumps(texts))
+        env["W2S_CACHE_DIR"] = str(Path(folder) / "cache")
+        out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(data), ",".join(models)],
+                             capture_output=True, text=True, check=True, env=env,
+                             cwd=pythonpath or HERE.parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def bench_embedding_models(n_short: int = 256, n_long: int = 16, rounds: int = 2) -> dict:
@@ -617,7 +657,8 @@ def targets(results: dict) -> list[dict]:
         if isinstance(section, dict):
             flat.update({k: v for k, v in section.items() if isinstance(v, (int, float))})
     for model, timing in results.get("embedding", {}).items():
-        flat[f"{model}_cold_texts_per_s"] = timing["cold_texts_per_s"]
+        if isinstance(timing, dict):
+            flat[f"{model}_cold_texts_per_s"] = timing["cold_texts_per_s"]
     for profile in ("smoke", "default"):
         if (timing := results.get(f"notebooks_{profile}")) and "rerun_s" in timing:
             flat[f"{profile}_profile_minutes"] = timing["total_cold_minutes"]

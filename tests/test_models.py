@@ -162,10 +162,37 @@ def test_hugging_face_encoder_and_causal_lm_from_local_folders(tiny_hf_models, f
 def test_causal_lm_embedding_ignores_padding(tiny_hf_models, fresh_cache):
     """The last *real* token is read: a text's vector does not depend on its batch-mates."""
     name = f"hf:{tiny_hf_models['gpt2']}"
-    alone = embed(name, [TEXTS[0]], progress=False)
+    alone = embed(name, [TEXTS[0]], dtype="fp32", progress=False)
     with_long = embedding._embed_uncached(get_model(name), [TEXTS[0], " ".join(TEXTS[:5])], 64,
-                                       128, 1, False)
+                                       128, 1, "fp32", False)
     assert np.allclose(alone[0], with_long[0], atol=1e-5)
+
+
+def test_bf16_features_are_close_to_fp32_and_cached_apart(fresh_cache, monkeypatch):
+    full = embed("minilm-l6", TEXTS, dtype="fp32", progress=False)
+    half = embed("minilm-l6", TEXTS, dtype="bf16", progress=False)
+    cosine = (full * half).sum(1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
+    assert half.dtype == np.float32 and cosine.min() > 0.999
+    assert not np.array_equal(full, half)  # a cache hit would have returned fp32's vectors
+    monkeypatch.setattr(embedding, "_embed_uncached", lambda *a: pytest.fail("not cached"))
+    assert np.array_equal(embed("minilm-l6", TEXTS, dtype="bf16", progress=False), half)
+
+
+@pytest.mark.parametrize("hardware", [True, False])
+def test_auto_embeds_in_bf16_only_where_the_cpu_computes_it(hardware, monkeypatch):
+    from w2s_utils import device
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: hardware)
+    cpu = torch.device("cpu")
+    assert device.embed_dtype(cpu, "auto") == (torch.bfloat16 if hardware else torch.float32)
+    assert device.embed_dtype(cpu, "fp32") == torch.float32
+
+
+def test_a_bf16_trunk_is_pooled_in_fp32(tiny_hf_models):
+    bert = load_backbone(get_model(f"hf:{tiny_hf_models['bert']}")).eval()
+    bert.trunk.to(torch.bfloat16)
+    ids, mask = torch.randint(5, 50, (3, 9)), torch.ones(3, 9, dtype=torch.long)
+    assert bert(ids, mask).dtype == torch.float32
 
 
 LONG = " ".join(f"word{i} alpha beta gamma" for i in range(60))  # ~300 tokens
@@ -216,10 +243,10 @@ def test_length_sorted_batches_return_the_texts_order(fresh_cache, monkeypatch):
     assert all(len(b) * lengths[b].max() <= 600 or len(b) == 1
                for b in token_batches.sorted_batches(lengths, max_rows=64))
     order = np.random.default_rng(0).permutation(len(texts))
-    together = embedding._embed_uncached(get_model("minilm-l3"), texts, 8, 128, 1, False)
+    together = embedding._embed_uncached(get_model("minilm-l3"), texts, 8, 128, 1, "fp32", False)
     shuffled = embedding._embed_uncached(get_model("minilm-l3"), [texts[i] for i in order], 8,
-                                      128, 1, False)
+                                      128, 1, "fp32", False)
     one_by_one = np.stack([embedding._embed_uncached(get_model("minilm-l3"), [t], 8, 128, 1,
-                                                  False)[0] for t in texts[:5]])
+                                                  "fp32", False)[0] for t in texts[:5]])
     assert np.allclose(shuffled, together[order], atol=1e-5)
     assert np.allclose(one_by_one, together[:5], atol=1e-5)

@@ -1,9 +1,11 @@
 """The evaluation server's OpenAPI contract, checked by schemathesis against the live
 server (real uvicorn on 127.0.0.1, a free port), bounded in time.
 
-Every check is on, with one setting: ``positive_data_acceptance`` also accepts 422. The
+Every check is on, with two settings: ``positive_data_acceptance`` also accepts 422. The
 schema cannot say that a submission must list exactly the split's ids, so a schema-valid
-body with other ids is refused with 422, as declared.
+body with other ids is refused with 422, as declared. ``negative_data_rejection`` also
+counts 413 as a rejection: a schema-violating body over the size limit is refused before
+it is parsed, with the declared 413 (a faster machine generated one within the run).
 
 One worker: schemathesis's workers are threads, and CPython 3.11's ``ast.parse`` (which
 hypothesis calls to describe filters) keeps its recursion counter per interpreter, so
@@ -28,6 +30,10 @@ pytest.importorskip("schemathesis")
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "404", "409", "422", "429"]
+
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422",
+                     "428", "429", "5xx"]
 """
 
 

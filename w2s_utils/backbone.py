@@ -20,7 +20,8 @@ class Backbone(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         states = self.trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return pool(states, attention_mask, self.pooling)
+        # Pooled in fp32 whatever the trunk ran in: a bf16 mean would round its sum.
+        return pool(states.float(), attention_mask, self.pooling)
 
 
 def pool(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:

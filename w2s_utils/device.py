@@ -7,7 +7,12 @@ autocast runs the matmuls in the low precision, and fp16 losses are scaled so sm
 gradients do not underflow). Mixed precision pays on GPUs and on CPUs with bf16 in
 hardware (AVX512-BF16 or AMX); without it (e.g. Ice Lake) oneDNN emulates bf16 matmuls
 at about a quarter of the fp32 rate, which is why bf16 autocast took 4.7× the fp32
-time on the development CPU. ``fp32`` is the default everywhere.
+time on the development CPU. ``fp32`` is the default for training.
+
+Frozen embedding has its own setting, ``EmbedDType``: ``auto`` runs the encoder with
+bf16 weights where the hardware computes bf16 (a CUDA GPU that supports it, a CPU with
+AVX512-BF16 or AMX: 3-4x fp32 on such a CPU) and in fp32 elsewhere; pooling stays fp32.
+Its features gave the same probe accuracies as fp32's (``benchmarks/precision.json``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pydantic import StringConstraints
 
 DeviceName = Annotated[str, StringConstraints(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
 DType = Literal["fp32", "bf16", "fp16"]
+EmbedDType = Literal["auto", "fp32", "bf16"]
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -72,6 +78,17 @@ def check_dtype(device: torch.device, dtype: DType) -> None:
 def cpu_has_bf16() -> bool:
     """Whether the CPU computes bf16 in hardware; only then can bf16 beat fp32 on it."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def embed_dtype(device: torch.device, requested: EmbedDType) -> torch.dtype:
+    """The weights' precision a frozen encoder runs in on ``device`` (``auto``: bf16 only
+    where the hardware computes it, since emulated bf16 is slower than fp32)."""
+    if requested == "auto":
+        fast = (torch.cuda.is_bf16_supported() if device.type == "cuda"
+                else device.type == "cpu" and cpu_has_bf16())
+        return torch.bfloat16 if fast else torch.float32
+    check_dtype(device, requested)
+    return TORCH_DTYPES[requested]
 
 
 def autocast(device: torch.device, dtype: DType):

@@ -12,6 +12,7 @@ import torch
 
 from . import embedding_cache, token_batches
 from .backbone import load_backbone, load_tokenizer, pool
+from .device import EmbedDType
 from .models import ModelSpec, get_model
 
 
@@ -34,6 +35,7 @@ def embed(
     batch_size: int = 64,
     max_length: int = 128,
     max_chunks: int = 1,
+    dtype: EmbedDType = "auto",
     progress: bool = True,
 ) -> np.ndarray:
     """Frozen features for ``texts``, shape (n, dim), float32; cached per text on disk.
@@ -43,6 +45,11 @@ def embed(
     vectors are averaged (weighted by their tokens). TF-IDF and tabular features read
     the whole row. Texts are embedded in length-sorted batches (``token_batches``). A
     repeat call for texts already embedded runs no model.
+
+    ``dtype`` is a torch encoder's weight precision (``device.embed_dtype``). The cache
+    is keyed by the setting, not by what ``auto`` resolved to, like the device: a cache
+    filled where ``auto`` meant bf16 serves a machine where it means fp32 (the two
+    give the same probe accuracy within noise, ``benchmarks/precision.json``).
     """
     spec = get_model(model)
     if spec.kind == "features":
@@ -54,10 +61,12 @@ def embed(
     if max_length < 8 or max_chunks < 1:
         raise ValueError(f"need max_length >= 8 and max_chunks >= 1, got {max_length}, "
                          f"{max_chunks}")
-    cache_key = f"{model_cache_id(spec)}:{max_length}x{max_chunks}"
+    # fp32 keeps the key it had before the setting existed.
+    precision = "" if dtype == "fp32" or spec.kind != "hf" else f":{dtype}"
+    cache_key = f"{model_cache_id(spec)}:{max_length}x{max_chunks}{precision}"
     return embedding_cache.cached(
         cache_key, texts, lambda todo: _embed_uncached(spec, todo, batch_size, max_length,
-                                                        max_chunks, progress)
+                                                        max_chunks, dtype, progress)
     )
 
 
@@ -73,7 +82,7 @@ def _tfidf(texts: list[str], fit_texts: list[str] | None) -> np.ndarray:
 
 
 def _embed_uncached(spec: ModelSpec, texts: list[str], batch_size: int, max_length: int,
-                    max_chunks: int, progress: bool) -> np.ndarray:
+                    max_chunks: int, dtype: EmbedDType, progress: bool) -> np.ndarray:
     if spec.kind == "static":
         import static_model
 
@@ -89,7 +98,7 @@ def _embed_uncached(spec: ModelSpec, texts: list[str], batch_size: int, max_leng
         raise ValueError(f"max_length={max_length} is more than {spec.name} reads "
                          f"({limit} tokens); set max_length <= {limit} and max_chunks > 1 "
                          "to cover longer texts")
-    forward = _onnx_forward(spec) if spec.kind == "onnx" else _torch_forward(spec)
+    forward = _onnx_forward(spec) if spec.kind == "onnx" else _torch_forward(spec, dtype)
     return _embed_windows(token_batches.token_windows(tokenizer, texts, max_length, max_chunks),
                           forward, tokenizer, batch_size, progress, f"embed {spec.name}")
 
@@ -143,15 +152,16 @@ def _onnx_session(path: Path):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _torch_forward(spec: ModelSpec):
-    from .device import resolve_device
+def _torch_forward(spec: ModelSpec, dtype: EmbedDType):
+    from .device import embed_dtype, resolve_device
 
-    device = resolve_device("auto")  # a GPU when there is one; fp32 either way
-    backbone = load_backbone(spec).eval().to(device)
+    device = resolve_device("auto")  # a GPU when there is one
+    backbone = load_backbone(spec).eval()
+    backbone.trunk.to(device, embed_dtype(device, dtype))
 
     def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             out = backbone(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
-            return out.float().cpu().numpy()
+            return out.cpu().numpy()
 
     return forward

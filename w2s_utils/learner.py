@@ -105,6 +105,7 @@ def split_features(model: str, splits: TaskSplits, config: TrainConfig = PROBE_D
     if splits["weak_train"].features is not None:
         features = np.concatenate([splits[s].features for s in SPLITS])
     matrix = embed(model, texts, features=features, fit_texts=fit_texts, progress=progress,
-                   max_length=config.max_length, max_chunks=config.max_chunks)
+                   max_length=config.max_length, max_chunks=config.max_chunks,
+                   dtype=config.embed_dtype)
     bounds = np.cumsum([0] + [len(splits[s]) for s in SPLITS])
     return {s: matrix[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}

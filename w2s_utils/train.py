@@ -26,6 +26,7 @@ from .classifier import Classifier, predict_proba, to_device
 from .device import (
     DeviceName,
     DType,
+    EmbedDType,
     autocast,
     check_dtype,
     enable_gradient_checkpointing,
@@ -52,6 +53,8 @@ class TrainConfig(BaseModel):
                             "with max_chunks); longer texts are cut")
     max_chunks: int = Field(1, ge=1, description="linear_probe: embed up to this many "
                             "max_length-token windows per text and average them; 1 cuts")
+    embed_dtype: EmbedDType = Field("auto", description="linear_probe: the frozen encoder's "
+                                    "weights; auto: bf16 where the hardware computes it")
     evals_per_epoch: int = Field(1, ge=1)
     patience: int | None = Field(None, ge=1, description="stop after this many evals w/o gain")
     solver: Literal["adamw", "lbfgs"] = "adamw"
