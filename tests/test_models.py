@@ -178,6 +178,11 @@ def test_bf16_features_are_close_to_fp32_and_cached_apart(fresh_cache, monkeypat
     assert np.array_equal(embed("minilm-l6", TEXTS, dtype="bf16", progress=False), half)
 
 
+def test_an_unknown_embedding_precision_is_refused_before_any_model_runs():
+    with pytest.raises(ValueError, match="dtype must be one of .*'float16'"):
+        embed("static64", TEXTS, dtype="float16", progress=False)
+
+
 @pytest.mark.parametrize("hardware", [True, False])
 def test_auto_embeds_in_bf16_only_where_the_cpu_computes_it(hardware, monkeypatch):
     from w2s_utils import device

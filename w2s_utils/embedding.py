@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import torch
@@ -51,6 +52,8 @@ def embed(
     filled where ``auto`` meant bf16 serves a machine where it means fp32 (the two
     give the same probe accuracy within noise, ``benchmarks/precision.json``).
     """
+    if dtype not in get_args(EmbedDType):
+        raise ValueError(f"dtype must be one of {get_args(EmbedDType)}, got {dtype!r}")
     spec = get_model(model)
     if spec.kind == "features":
         if features is None:
