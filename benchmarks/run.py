@@ -604,7 +604,7 @@ for thread in threads:
 for thread in threads:
     thread.join()
 print(json.dumps({"wall": time.perf_counter() - start, "latencies": latencies,
-                  "statuses": statuses, "n_ids": len(ids)}))
+                  "statuses": statuses, "n_ids": len(ids), "cpu": time.process_time()}))
 """
 
 
@@ -640,7 +640,9 @@ def bench_server(clients: int = 8, per_client: int = 100, pythonpath: str | None
             "server_submissions_per_s": ok / result["wall"],
             "server_p50_ms": float(p50), "server_p99_ms": float(p99),
             # CPU per submission: far less noisy than latency on a shared machine.
-            "server_cpu_ms_per_submission": 1000 * server_cpu / len(result["latencies"])}
+            "server_cpu_ms_per_submission": 1000 * server_cpu / len(result["latencies"]),
+            # the load generator's own (Python threads, one GIL): is it the bound?
+            "client_cpu_ms_per_submission": 1000 * result["cpu"] / len(result["latencies"])}
 
 
 def _cpu_seconds(pid: int) -> float:
