@@ -306,14 +306,21 @@ def bench_embedding_cold(n: int = 256, models: tuple[str, ...] = ("minilm-l6", "
     ``embedding`` section's cold figures, where ``compare.py`` can swap the code. Like
     torch's, transformers' import of its model code (~1.8 s, once per process) is timed
     apart, or it would land on whichever model happens to load first."""
-    texts, _ = _training_data(n)
+    return _embed_in_fresh_process(COLD_SCRIPT, _training_data(n)[0], [",".join(models)],
+                                   pythonpath)
+
+
+def _embed_in_fresh_process(script: str, texts: list[str], args: list[str],
+                            pythonpath: str | None) -> dict:
+    """Run ``script`` (texts file, then ``args``) in a new process with a new cache and
+    return the JSON it prints last (``pythonpath``: import another checkout's code)."""
     env = {**os.environ, "W2S_HOME": str(HERE.parent),
            **({"PYTHONPATH": pythonpath} if pythonpath else {})}
-    with tempfile.TemporaryDirectory(prefix="w2s-bench-cold-") as folder:
+    with tempfile.TemporaryDirectory(prefix="w2s-bench-embed-") as folder:
         data = Path(folder) / "texts.json"
         data.write_text(json.dumps(texts))
         env["W2S_CACHE_DIR"] = str(Path(folder) / "cache")
-        out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(data), ",".join(models)],
+        out = subprocess.run([sys.executable, "-c", script, str(data), *args],
                              capture_output=True, text=True, check=True, env=env,
                              cwd=pythonpath or HERE.parent)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -402,16 +409,8 @@ def bench_embedding_long(n: int = 64, model: str = "minilm-l6", max_length: int 
     """Examples/s embedding ``n`` long documents cold, in a process of its own with a new
     cache (``pythonpath``: embed with another checkout's code)."""
     texts = long_texts(n)
-    env = {**os.environ, "W2S_HOME": str(HERE.parent),
-           **({"PYTHONPATH": pythonpath} if pythonpath else {})}
-    with tempfile.TemporaryDirectory(prefix="w2s-bench-long-") as folder:
-        data = Path(folder) / "texts.json"
-        data.write_text(json.dumps(texts))
-        env["W2S_CACHE_DIR"] = str(Path(folder) / "cache")
-        out = subprocess.run([sys.executable, "-c", LONG_TEXT_SCRIPT, str(data), model,
-                              str(max_length)], capture_output=True, text=True, check=True,
-                             env=env, cwd=pythonpath or HERE.parent)
-    seconds = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+    seconds = _embed_in_fresh_process(LONG_TEXT_SCRIPT, texts, [model, str(max_length)],
+                                      pythonpath)["seconds"]
     return {"model": model, "texts": n, "max_length": max_length,
             "median_chars": float(np.median([len(t) for t in texts])),
             "long_texts_per_s": n / seconds}
