@@ -99,7 +99,7 @@ def probe_study(seeds: int, variant: str, path: Path) -> dict:
             exp = Experiment(regime="linear_probe", sizes=PROBE_SIZES, balanced=True,
                              probe=PROBE_DEFAULTS.model_copy(update=settings)).replicate(seed)
             labels = experiment_splits(exp)["test"].labels
-            start = time.perf_counter()
+            start = time.perf_counter()  # the ceiling computes the strong features
             ceiling_probs = ceiling(exp, progress=False)["probs"]["test"]
             row = {"seed": seed, "arm": arm, "seconds": time.perf_counter() - start,
                    "weak_acc": accuracy(labels, weak_labels(exp, progress=False)["probs"]["test"]),
